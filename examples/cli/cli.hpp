@@ -1,0 +1,35 @@
+// Shared pieces of the rtb program: exit statuses, error reporting, and the
+// registration functions of each subcommand (one .cpp per subcommand).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "rtb/error.hpp"
+
+namespace rtb::cli {
+
+/// Exit statuses (the contract in DESIGN.md).
+enum exit_status : int {
+    ok = 0,
+    negative = 1,  ///< a "no" answer, or a failed build
+    failure = 2,   ///< usage errors and every other error
+    interrupted = 130,
+};
+
+/// A subcommand's action; returns the exit status.
+using action = std::function<int()>;
+
+/// Each subcommand registers itself on the app and stores its action in `run`
+/// when it is the one selected.
+void add_hash(CLI::App& app, action& run);
+void add_tags(CLI::App& app, action& run);
+
+/// "rtb: <message>" on stderr.
+inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }
+
+}  // namespace rtb::cli

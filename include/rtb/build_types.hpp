@@ -1,0 +1,53 @@
+// The plain data a Transport works with: what to build, what came out, what
+// the engine is, and how to look an image up.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rtb {
+
+/// Where image_exists looks.
+enum class lookup {
+    local,                ///< the engine's own image store only
+    local_then_pull,      ///< the seed's behaviour: pull when not local (slow for big images)
+    local_then_registry,  ///< ask the registry (manifest HEAD) when not local; never pulls
+};
+
+/// One build, as a Transport receives it.
+struct build_request {
+    std::filesystem::path context_dir;      ///< the build folder (Dockerfile inside)
+    std::string dockerfile = "Dockerfile";  ///< relative to the context
+    std::vector<std::string> tags;          ///< full image names to apply
+    std::map<std::string, std::string> build_args;
+    std::map<std::string, std::string> labels;
+    std::string platform;                   ///< e.g. "linux/amd64"; empty: the engine's
+    std::string target;                     ///< a multi-stage target
+    std::string network_mode = "none";      ///< builds get no network unless asked
+    std::vector<std::string> cache_from;    ///< images or cache specs
+    std::vector<std::string> cache_to;      ///< cache export specs (BuildKit)
+    bool pull = false;                      ///< always pull the base image
+    bool remove_intermediate = true;        ///< rm
+    bool force_remove_intermediate = true;  ///< forcerm: also after a failure
+};
+
+/// What a finished build produced.
+struct build_result {
+    std::string image_id;
+    std::vector<std::string> tags;
+    std::chrono::milliseconds duration{0};
+};
+
+/// What a Transport talks to.
+struct server_info {
+    std::string product;      ///< "Docker Engine", "Podman Engine", a remote service's name
+    std::string version;      ///< the server's version
+    std::string api_version;  ///< the API version in use (after negotiation)
+    bool is_podman = false;
+    bool buildkit = false;    ///< BuildKit builds are available
+};
+
+}  // namespace rtb

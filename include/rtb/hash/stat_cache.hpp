@@ -1,0 +1,289 @@
+// rtb::stat_cache: an on-disk map (path, size, mtime, ctime, inode, device)
+// -> content digest, like git's index, so re-hashing an unchanged tree reads
+// no file content.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "rtb/detail/posix.hpp"
+#include "rtb/hash/digest.hpp"
+
+namespace rtb {
+
+/// The part of a file's stat that says "unchanged" when it is equal.
+struct file_stamp {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;
+
+    static file_stamp of(const struct stat& st) noexcept {
+        return {static_cast<std::uint64_t>(st.st_size),
+                static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+                static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
+                static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_dev)};
+    }
+    friend bool operator==(const file_stamp&, const file_stamp&) = default;
+};
+
+/// Whether a cached digest may be trusted: the stamp must be equal, and the
+/// file must not have changed within `granularity` of the moment the cache
+/// was taken (git's "racy" rule: a write in the same timestamp tick after we
+/// read the file would leave the stamp unchanged). A pure decision.
+constexpr bool stamp_trusted(const file_stamp& cached, const file_stamp& now, std::int64_t taken_at_ns,
+                             std::int64_t granularity_ns) noexcept {
+    if (!(cached == now)) return false;
+    const std::int64_t last_change = cached.mtime_ns > cached.ctime_ns ? cached.mtime_ns : cached.ctime_ns;
+    return last_change + granularity_ns < taken_at_ns;
+}
+
+/// A stat cache for one tree and one algorithm, stored in one file.
+///
+/// Loading never trusts the file: a wrong magic, version, scope (tree path +
+/// algorithm) or checksum, or a truncated file, makes an empty cache that is
+/// rebuilt. Lookups are lock-free (the loaded map is read-only); records go
+/// to a new map under a mutex; save() writes a temp file and renames it, so
+/// concurrent writers never leave a torn file (the last rename wins).
+class stat_cache {
+public:
+    /// Timestamps on some filesystems are coarse (1-2 s) and the kernel's file
+    /// clock can lag the wall clock; 2 s covers both.
+    static constexpr std::int64_t default_granularity_ns = 2'000'000'000;
+
+    /// Opens (loads) the cache stored at `file` for `scope`; a missing or bad
+    /// file gives an empty cache. `scope` should name the tree and algorithm.
+    stat_cache(std::filesystem::path file, std::string scope,
+               std::int64_t granularity_ns = default_granularity_ns)
+        : file_(std::move(file)), scope_(std::move(scope)), granularity_ns_(granularity_ns),
+          taken_at_ns_(now_ns()) {
+        load();
+    }
+
+    /// The cached digest for `relative_path` if `stamp` proves it current.
+    std::optional<digest> lookup(std::string_view relative_path, const file_stamp& stamp) const {
+        const auto it = loaded_.find(std::string(relative_path));
+        if (it == loaded_.end()) return std::nullopt;
+        if (!stamp_trusted(it->second.stamp, stamp, loaded_taken_at_ns_, granularity_ns_)) return std::nullopt;
+        hits_.fetch_add(1, std::memory_order_relaxed);
+        return it->second.value;
+    }
+
+    /// Records a digest computed now (thread-safe).
+    void record(std::string_view relative_path, const file_stamp& stamp, const digest& value) {
+        std::lock_guard lock(mutex_);
+        fresh_.insert_or_assign(std::string(relative_path), entry{stamp, value});
+    }
+
+    /// Writes what was recorded since opening (entries not recorded are
+    /// dropped: the tree no longer has them). Errors are reported, not
+    /// swallowed, but the cache is only an accelerator: callers may ignore them.
+    void save() const;
+
+    std::size_t loaded_entries() const noexcept { return loaded_.size(); }
+    std::size_t hits() const noexcept { return hits_.load(std::memory_order_relaxed); }
+    const std::filesystem::path& file() const noexcept { return file_; }
+
+    /// Where rtb keeps stat caches by default: $RTB_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/rtb, else ~/.cache/rtb; then "statcache/".
+    static std::filesystem::path default_directory();
+    /// A stable file name for a (tree, algorithm, mode) scope.
+    static std::filesystem::path default_file(std::string_view scope) {
+        return default_directory() / fmt::format("{:016x}.bin", XXH3_64bits(scope.data(), scope.size()));
+    }
+
+    // Visible for tests that forge racy situations.
+    std::int64_t taken_at_ns() const noexcept { return taken_at_ns_; }
+    static std::int64_t now_ns() noexcept {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+
+private:
+    struct entry {
+        file_stamp stamp;
+        digest value;
+    };
+    static constexpr char magic[8] = {'R', 'T', 'B', 'S', 'T', 'A', 'T', '1'};
+    static constexpr std::size_t max_file_size = std::size_t{1} << 30;
+
+    void load();
+
+    std::filesystem::path file_;
+    std::string scope_;
+    std::int64_t granularity_ns_;
+    std::int64_t taken_at_ns_;          // when this run started: the next run's racy boundary
+    std::int64_t loaded_taken_at_ns_ = 0;  // when the loaded cache's run started
+    std::unordered_map<std::string, entry> loaded_;
+    std::unordered_map<std::string, entry> fresh_;
+    mutable std::mutex mutex_;
+    mutable std::atomic<std::size_t> hits_{0};
+};
+
+// ---------------------------------------------------------------------------
+
+namespace detail::statcache {
+
+struct writer {
+    std::string out;
+    template <class T>
+    void pod(const T& v) {
+        out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    void bytes(std::string_view s) {
+        pod(static_cast<std::uint32_t>(s.size()));
+        out.append(s);
+    }
+};
+
+struct reader {
+    std::string_view in;
+    bool ok = true;
+    template <class T>
+    T pod() {
+        T v{};
+        if (in.size() < sizeof v) {
+            ok = false;
+            return v;
+        }
+        std::memcpy(&v, in.data(), sizeof v);
+        in.remove_prefix(sizeof v);
+        return v;
+    }
+    std::string_view bytes(std::size_t limit) {
+        const auto n = pod<std::uint32_t>();
+        if (!ok || n > limit || in.size() < n) {
+            ok = false;
+            return {};
+        }
+        auto s = in.substr(0, n);
+        in.remove_prefix(n);
+        return s;
+    }
+};
+
+}  // namespace detail::statcache
+
+inline std::filesystem::path stat_cache::default_directory() {
+    namespace fs = std::filesystem;
+    if (const char* d = std::getenv("RTB_CACHE_DIR"); d && *d) return fs::path(d) / "statcache";
+    if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "rtb" / "statcache";
+    if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "rtb" / "statcache";
+    return fs::temp_directory_path() / "rtb-statcache";
+}
+
+inline void stat_cache::load() {
+    detail::unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return;  // no cache yet
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 16 ||
+        static_cast<std::uint64_t>(st.st_size) > max_file_size)
+        return;
+    std::string data(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < data.size()) {
+        const auto n = ::read(fd.get(), data.data() + got, data.size() - got);
+        if (n <= 0) return;
+        got += static_cast<std::size_t>(n);
+    }
+    // Trailer: XXH3-64 of everything before it.
+    const auto body = std::string_view(data).substr(0, data.size() - 8);
+    std::uint64_t stored = 0;
+    std::memcpy(&stored, data.data() + body.size(), 8);
+    if (stored != XXH3_64bits(body.data(), body.size())) return;
+
+    detail::statcache::reader r{body};
+    if (!r.in.starts_with(std::string_view(magic, sizeof magic))) return;
+    r.in.remove_prefix(sizeof magic);
+    if (r.bytes(1 << 20) != scope_ || !r.ok) return;
+    const auto taken_at = r.pod<std::int64_t>();
+    const auto count = r.pod<std::uint64_t>();
+    if (!r.ok || count > body.size()) return;
+    std::unordered_map<std::string, entry> map;
+    map.reserve(count);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const auto path = r.bytes(1 << 16);
+        entry e;
+        e.stamp.size = r.pod<std::uint64_t>();
+        e.stamp.mtime_ns = r.pod<std::int64_t>();
+        e.stamp.ctime_ns = r.pod<std::int64_t>();
+        e.stamp.inode = r.pod<std::uint64_t>();
+        e.stamp.device = r.pod<std::uint64_t>();
+        const auto value = r.bytes(digest::max_size);
+        if (!r.ok) return;
+        e.value = digest({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});
+        map.emplace(std::string(path), e);
+    }
+    if (!r.in.empty()) return;
+    loaded_ = std::move(map);
+    loaded_taken_at_ns_ = taken_at;
+}
+
+inline void stat_cache::save() const {
+    namespace fs = std::filesystem;
+    detail::statcache::writer w;
+    {
+        std::lock_guard lock(mutex_);
+        w.out.reserve(64 + fresh_.size() * 96);
+        w.out.append(magic, 8);
+        w.bytes(scope_);
+        w.pod(taken_at_ns_);
+        w.pod(static_cast<std::uint64_t>(fresh_.size()));
+        for (const auto& [path, e] : fresh_) {
+            w.bytes(path);
+            w.pod(e.stamp.size);
+            w.pod(e.stamp.mtime_ns);
+            w.pod(e.stamp.ctime_ns);
+            w.pod(e.stamp.inode);
+            w.pod(e.stamp.device);
+            const auto b = e.value.bytes();
+            w.bytes({reinterpret_cast<const char*>(b.data()), b.size()});
+        }
+    }
+    w.pod(XXH3_64bits(w.out.data(), w.out.size()));
+
+    std::error_code ec;
+    fs::create_directories(file_.parent_path(), ec);
+    // A unique temp name per writer; rename() is atomic within a filesystem.
+    std::string tmp = fmt::format("{}.tmp.{}.{:x}", file_.string(), ::getpid(),
+                                  static_cast<std::uint64_t>(now_ns()) ^ reinterpret_cast<std::uintptr_t>(this));
+    detail::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) detail::throw_io("write the stat cache", tmp);
+    std::size_t done = 0;
+    while (done < w.out.size()) {
+        const auto n = ::write(fd.get(), w.out.data() + done, w.out.size() - done);
+        if (n <= 0) {
+            const int e = errno;
+            ::unlink(tmp.c_str());
+            detail::throw_io("write the stat cache", tmp, e);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    fd.reset();
+    if (::rename(tmp.c_str(), file_.c_str()) != 0) {
+        const int e = errno;
+        ::unlink(tmp.c_str());
+        detail::throw_io("replace the stat cache", file_.string(), e);
+    }
+}
+
+}  // namespace rtb

@@ -1,0 +1,114 @@
+// rtb's fast tree digest: one digest over a canonical manifest of the entries
+// a build would send, with file contents hashed in parallel on every core.
+// Independent of mtime, owner, umask, locale and directory order.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rtb/detail/parallel.hpp"
+#include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/stat_cache.hpp"
+#include "rtb/hash/tree_walk.hpp"
+
+namespace rtb {
+
+struct tree_digest_options {
+    /// Hashes file contents and the manifest. XXH3-128 is the fast default;
+    /// sha256 gives a cryptographic digest.
+    hash_algorithm algorithm = hash_algorithm::xxh3_128;
+    unsigned jobs = 0;               ///< 0: every core
+    stat_cache* cache = nullptr;     ///< optional; scope it with tree_digest_scope()
+    skip_handler on_skip;            ///< sockets, FIFOs, devices
+};
+
+/// The manifest: for each entry, in bytewise path order,
+///   kind (1 byte: 'd', 'f', 'l'), executable (1 byte: 0/1),
+///   path length (u32 LE), path bytes,
+///   payload length (u32 LE), payload (content digest for files, link
+///   target for symlinks, nothing for directories).
+/// Only a file's executable bit counts, as in git: umask differences between
+/// checkouts do not change the digest (the context tar normalizes modes the
+/// same way).
+template <PathFilter F>
+digest tree_digest(const std::filesystem::path& root, const F& filter, const tree_digest_options& options = {});
+
+inline digest tree_digest(const std::filesystem::path& root, const tree_digest_options& options = {}) {
+    return tree_digest(root, include_everything{}, options);
+}
+
+/// The stat-cache scope string for a tree digest of `root` (canonical) with `a`.
+inline std::string tree_digest_scope(const std::filesystem::path& root, hash_algorithm a) {
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(root, ec);
+    return fmt::format("rtb-tree-digest\n{}\n{}", ec ? root.string() : canonical.string(), to_string(a));
+}
+
+// ---------------------------------------------------------------------------
+
+namespace detail {
+inline void append_u32(std::string& out, std::size_t v) {
+    const auto x = static_cast<std::uint32_t>(v);
+    const char b[4] = {static_cast<char>(x & 0xff), static_cast<char>((x >> 8) & 0xff),
+                       static_cast<char>((x >> 16) & 0xff), static_cast<char>((x >> 24) & 0xff)};
+    out.append(b, 4);
+}
+}  // namespace detail
+
+template <PathFilter F>
+digest tree_digest(const std::filesystem::path& root, const F& filter, const tree_digest_options& options) {
+    const auto entries = walk_tree(root, filter, walk_options{options.jobs, options.on_skip});
+    const detail::unique_fd root_fd = detail::open_root_dir(root);
+    const std::string root_display = root.string();
+
+    std::vector<std::size_t> files;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        if (entries[i].kind == entry_kind::file) files.push_back(i);
+
+    std::vector<digest> contents(entries.size());
+    detail::parallel_for(files.size(), options.jobs, [&](std::size_t k) {
+        const auto& e = entries[files[k]];
+        if (options.cache) {
+            if (auto d = options.cache->lookup(e.path, e.stamp)) {
+                contents[files[k]] = *d;
+                options.cache->record(e.path, e.stamp, *d);
+                return;
+            }
+        }
+        const auto d = hash_file_at(root_fd.get(), e.path.c_str(), options.algorithm, root_display + "/" + e.path,
+                                    /*nofollow=*/true);
+        contents[files[k]] = d;
+        if (options.cache) options.cache->record(e.path, e.stamp, d);
+    });
+
+    std::string manifest;
+    manifest.reserve(entries.size() * 64);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        const auto& e = entries[i];
+        manifest.push_back(static_cast<char>(e.kind));
+        manifest.push_back(e.kind == entry_kind::file && e.executable() ? '\1' : '\0');
+        detail::append_u32(manifest, e.path.size());
+        manifest.append(e.path);
+        switch (e.kind) {
+            case entry_kind::file: {
+                const auto b = contents[i].bytes();
+                detail::append_u32(manifest, b.size());
+                manifest.append(reinterpret_cast<const char*>(b.data()), b.size());
+                break;
+            }
+            case entry_kind::symlink:
+                detail::append_u32(manifest, e.link_target.size());
+                manifest.append(e.link_target);
+                break;
+            case entry_kind::directory:
+                detail::append_u32(manifest, 0);
+                break;
+        }
+    }
+    return hash_bytes(options.algorithm, manifest);
+}
+
+}  // namespace rtb

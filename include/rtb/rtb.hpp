@@ -1,0 +1,28 @@
+// Everything rtb offers, in one include. Each header also stands alone.
+#pragma once
+
+#include "rtb/build_types.hpp"
+#include "rtb/concepts.hpp"
+#include "rtb/error.hpp"
+#include "rtb/image_ref.hpp"
+#include "rtb/runtime_spec.hpp"
+#include "rtb/version.hpp"
+
+#include "rtb/hash/digest.hpp"
+#include "rtb/hash/dirhash.hpp"
+#include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/gitwildmatch.hpp"
+#include "rtb/hash/hasher.hpp"
+#include "rtb/hash/stat_cache.hpp"
+#include "rtb/hash/tree_digest.hpp"
+#include "rtb/hash/tree_walk.hpp"
+
+#include "rtb/tags/content_tags.hpp"
+#include "rtb/tags/openhands_tags.hpp"
+#include "rtb/tags/tag_rules.hpp"
+#include "rtb/tags/tag_set.hpp"
+
+#include "rtb/policy/no_retry.hpp"
+#include "rtb/policy/null_logger.hpp"
+
+#include "rtb/stream/event.hpp"

@@ -1,0 +1,83 @@
+// content_tags: the same three tag levels as OpenHands, computed from rtb's
+// fast tree digest and XXH3-128, for users not tied to OpenHands' tags.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/tree_digest.hpp"
+#include "rtb/runtime_spec.hpp"
+#include "rtb/tags/extra_inputs.hpp"
+#include "rtb/tags/tag_rules.hpp"
+#include "rtb/tags/tag_set.hpp"
+
+namespace rtb {
+
+/// Tags from content digests:
+///  - versioned: `rtb_v{V}_{base image spelled}` (as OpenHands spells it);
+///  - lock: `rtb_v{V}_{b36(XXH3-128 of the base image, each lock file's
+///    content digest and every extra input)}`;
+///  - source: `{lock}_{b36(fast tree digest of the source)}`.
+/// Unlike openhands_tags, every input is always hashed.
+class content_tags {
+public:
+    struct options {
+        unsigned jobs = 0;
+        bool use_stat_cache = false;
+    };
+
+    content_tags() = default;
+    explicit content_tags(options o) : options_(o) {}
+
+    static constexpr std::string_view prefix = "rtb_v";
+
+    tag_set tags(const runtime_spec& spec) const {
+        tag_set t;
+        t.repository = spec.runtime_repository;
+        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
+        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec));
+        t.source = tags::source_tag(t.lock, source_hash(spec));
+        return t;
+    }
+
+    digest lock_hash(const runtime_spec& spec) const {
+        any_hasher h(hash_algorithm::xxh3_128);
+        auto field = [&](std::string_view name, std::string_view value) { tags::feed_field(h, name, value); };
+        field("rtb-content-lock-v1", "");
+        field("base_image", spec.base_image);
+        for (const auto& f : spec.lock_files) {
+            detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd) detail::throw_io("read lock file", f.string());
+            const auto d = hash_fd(fd.get(), hash_algorithm::xxh3_128, f.string());
+            field("lock_file", std::string_view(reinterpret_cast<const char*>(d.bytes().data()), d.size()));
+        }
+        tags::feed_extra_inputs(h, spec);
+        return h.finish();
+    }
+
+    digest source_hash(const runtime_spec& spec) const {
+        tree_digest_options o;
+        o.jobs = options_.jobs;
+        std::optional<stat_cache> cache;
+        if (options_.use_stat_cache) {
+            const auto scope = tree_digest_scope(spec.source_dir, o.algorithm);
+            cache.emplace(stat_cache::default_file(scope), scope);
+            o.cache = &*cache;
+        }
+        const digest d = tree_digest(spec.source_dir, o);
+        if (cache) {
+            try {
+                cache->save();
+            } catch (const error&) {
+                // only an accelerator
+            }
+        }
+        return d;
+    }
+
+private:
+    options options_;
+};
+
+}  // namespace rtb

@@ -1,0 +1,11 @@
+// rtb's own version, used in image labels, `rtb --version` and the wire.
+#pragma once
+
+namespace rtb {
+
+inline constexpr int version_major = 0;
+inline constexpr int version_minor = 1;
+inline constexpr int version_patch = 0;
+inline constexpr const char* version_string = "0.1.0";
+
+}  // namespace rtb
