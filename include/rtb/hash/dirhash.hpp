@@ -216,19 +216,17 @@ inline digest dirhash(const std::filesystem::path& root, const dirhash_options& 
     detail::parallel_for(s.files.size(), options.jobs, [&](std::size_t i) {
         const auto& f = s.files[i];
         const std::string display = root_display + "/" + f.relative;
-        detail::unique_fd fd(::openat(root_fd.get(), f.relative.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-        if (!fd) detail::throw_io("open", display);
-        if (options.cache) {
-            struct stat fst {};
-            if (::fstat(fd.get(), &fst) != 0) detail::throw_io("stat", display);
-            const auto stamp = file_stamp::of(fst);
-            auto d = options.cache->lookup(f.relative, stamp);
-            if (!d) d = hash_fd(fd.get(), options.algorithm, display);
-            options.cache->record(f.relative, stamp, *d);
-            file_hex[i] = d->hex();
-        } else {
-            file_hex[i] = hash_fd(fd.get(), options.algorithm, display).hex();
+        if (!options.cache) {
+            file_hex[i] = hash_file_at(root_fd.get(), f.relative.c_str(), options.algorithm, display).hex();
+            return;
         }
+        struct stat fst {};
+        if (::fstatat(root_fd.get(), f.relative.c_str(), &fst, 0) != 0) detail::throw_io("stat", display);
+        const auto stamp = file_stamp::of(fst);
+        auto d = options.cache->lookup(f.relative, stamp);
+        if (!d) d = hash_file_at(root_fd.get(), f.relative.c_str(), options.algorithm, display);
+        options.cache->record(f.relative, stamp, *d);
+        file_hex[i] = d->hex();
     });
 
     // Descriptors, bottom up: entry = sorted "name:value" properties joined by

@@ -71,10 +71,12 @@ public:
 
     /// Opens (loads) the cache stored at `file` for `scope`; a missing or bad
     /// file gives an empty cache. `scope` should name the tree and algorithm.
+    /// `taken_at_ns` is when this run started reading files (now, unless a
+    /// test forges a situation): the next run's racy boundary.
     stat_cache(std::filesystem::path file, std::string scope,
-               std::int64_t granularity_ns = default_granularity_ns)
+               std::int64_t granularity_ns = default_granularity_ns, std::int64_t taken_at_ns = now_ns())
         : file_(std::move(file)), scope_(std::move(scope)), granularity_ns_(granularity_ns),
-          taken_at_ns_(now_ns()) {
+          taken_at_ns_(taken_at_ns) {
         load();
     }
 
