@@ -235,3 +235,25 @@ BOOST_AUTO_TEST_CASE(an_unwritable_location_is_a_clear_error) {
         BOOST_TEST(std::string(e.what()).find("/proc/rtb-cannot-write-here") != std::string::npos);
     }
 }
+
+BOOST_AUTO_TEST_CASE(an_unchanged_run_does_not_rewrite_the_file) {
+    temp_tree t, cache_dir;
+    t.file("a", "1");
+    t.file("b", "2");
+    const auto file = cache_dir / "c.bin";
+    const auto later = stat_cache::now_ns() + 100 * second;
+    auto run = [&] {
+        stat_cache c(file, "s", 2 * second, later);
+        tree_digest_options o;
+        o.cache = &c;
+        tree_digest(t.root(), o);
+        return c.save();
+    };
+    BOOST_TEST(run());   // first run writes
+    BOOST_TEST(!run());  // nothing changed: no write
+    t.file("c", "3");
+    BOOST_TEST(run());   // a new file: written
+    std::filesystem::remove(t / "a");
+    BOOST_TEST(run());   // a removed file: written
+    BOOST_TEST(!run());
+}
