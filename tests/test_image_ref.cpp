@@ -12,11 +12,9 @@ const std::string sha = "sha256:" + std::string(64, 'a');
 
 struct valid_case {
     std::string input, registry, repository, tag, digest, canonical;
-    friend std::ostream& operator<<(std::ostream& o, const valid_case& c) { return o << c.input; }
 };
 struct invalid_case {
     std::string input, why;  // `why`: a fragment the message must contain
-    friend std::ostream& operator<<(std::ostream& o, const invalid_case& c) { return o << c.input; }
 };
 
 const valid_case valid[] = {
