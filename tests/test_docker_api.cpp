@@ -193,6 +193,17 @@ BOOST_AUTO_TEST_CASE(label_filters_are_a_json_filter_map) {
                "/v1.41/images/json?filters=%7B%22label%22%3A%5B%22rtb.tool%22%2C%22rtb.plan%3Dlock%22%5D%7D");
 }
 
+BOOST_AUTO_TEST_CASE(label_filters_match_presence_and_exact_values) {
+    const std::map<std::string, std::string> labels = {{"rtb.plan", "lock"}, {"empty", ""}, {"k", "a=b"}};
+    BOOST_TEST(labels_match(labels, {}));
+    BOOST_TEST(labels_match(labels, {"rtb.plan"}));
+    BOOST_TEST(labels_match(labels, {"rtb.plan=lock", "empty=", "k=a=b"}));
+    BOOST_TEST(!labels_match(labels, {"rtb.plan=scratch"}));
+    BOOST_TEST(!labels_match(labels, {"rtb.plan=lock", "missing"}));
+    BOOST_TEST(!labels_match(labels, {"rtb.plan=lock ", "k=a"}));
+    BOOST_TEST(!labels_match({}, {"rtb.plan"}));
+}
+
 BOOST_AUTO_TEST_CASE(a_minimal_build_request_sends_the_defaults) {
     build_request r;
     BOOST_TEST(build_target({1, 41}, r) == "/v1.41/build?dockerfile=Dockerfile&networkmode=none&rm=1&forcerm=1");
