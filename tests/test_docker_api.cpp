@@ -158,6 +158,7 @@ BOOST_AUTO_TEST_CASE(image_paths_use_the_familiar_name) {
     BOOST_TEST(inspect_target(v, image_ref::parse("local/busybox:1")) == "/v1.41/images/local/busybox:1/json");
     BOOST_TEST(inspect_target(v, image_ref::parse("ubuntu")) == "/v1.41/images/ubuntu/json");
     BOOST_TEST(inspect_target(v, image_ref::parse("127.0.0.1:5000/a/b:t")) == "/v1.41/images/127.0.0.1:5000/a/b:t/json");
+    BOOST_TEST(libpod_exists_target(image_ref::parse("local/busybox:1")) == "/v4.0.0/libpod/images/local/busybox:1/exists");
     BOOST_TEST(remove_target(v, image_ref::parse("a:1"), false, true) == "/v1.41/images/a:1?force=0&noprune=0");
     BOOST_TEST(remove_target(v, image_ref::parse("a:1"), true, false) == "/v1.41/images/a:1?force=1&noprune=1");
 }

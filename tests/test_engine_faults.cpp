@@ -35,6 +35,7 @@ struct fake_engine {
     std::string product_component = "Engine";
     std::string version = "20.10.24";
     std::string api = "1.41";
+    std::string libpod;  ///< Podman's Libpod-Api-Version ping header, when set
     std::function<std::string(const std::string& target, const std::string& head)> extra;
 
     temp_tree dir;
@@ -50,7 +51,10 @@ struct fake_engine {
                 heads.push_back(head);
             }
             if (target == "/_ping")
-                return c.write(answer(200, "OK", ping_api.empty() ? "" : "Api-Version: " + ping_api + "\r\n", "text/plain"));
+                return c.write(answer(200, "OK",
+                                      (ping_api.empty() ? "" : "Api-Version: " + ping_api + "\r\n") +
+                                          (libpod.empty() ? "" : "Libpod-Api-Version: " + libpod + "\r\n"),
+                                      "text/plain"));
             if (target.ends_with("/version"))
                 return c.write(answer(200, fmt::format(R"({{"Components":[{{"Name":"{}","Version":"{}"}}],)"
                                                        R"("Version":"{}","ApiVersion":"{}","MinAPIVersion":"1.12"}})",
@@ -146,6 +150,37 @@ BOOST_AUTO_TEST_CASE(podman_older_than_4_3_is_unsupported) {
     const auto e = error_of([&] { f.engine().info(); });
     BOOST_TEST(e.value() == errc::unsupported_version);
     BOOST_TEST(contains(e.what(), "Podman Engine 3.4.4"));
+}
+
+BOOST_AUTO_TEST_CASE(image_lookups_need_only_a_ping_not_the_slow_version_call) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) { return answer(200, R"({"Id":"sha256:1"})"); };
+    f.start();
+    auto e = f.engine();
+    BOOST_TEST(e.image_exists(image_ref::parse("a:1"), lookup::local));
+    BOOST_TEST(e.image_exists(image_ref::parse("a:1"), lookup::local));
+    BOOST_TEST((f.targets() == std::vector<std::string>{"/_ping", "/v1.41/images/a:1/json", "/v1.41/images/a:1/json"}));
+}
+
+BOOST_AUTO_TEST_CASE(podman_is_recognised_from_its_ping_and_checked_there) {
+    fake_engine f;
+    f.libpod = "4.2.1";
+    f.start();
+    const auto e = error_of([&] { f.engine().image_exists(image_ref::parse("a:1"), lookup::local); });
+    BOOST_TEST(e.value() == errc::unsupported_version);
+    BOOST_TEST(contains(e.what(), "Podman Engine 4.2.1"));
+    BOOST_TEST(f.targets() == std::vector<std::string>{"/_ping"});
+}
+
+BOOST_AUTO_TEST_CASE(podman_is_asked_through_its_libpod_exists_call) {
+    fake_engine f;
+    f.libpod = "4.3.1";
+    f.extra = [](const std::string& target, const std::string&) {
+        return target.ends_with("/exists") ? answer(204, "") : answer(500, R"({"message":"unexpected"})");
+    };
+    f.start();
+    BOOST_TEST(f.engine().image_exists(image_ref::parse("local/busybox:1"), lookup::local));
+    BOOST_TEST((f.targets() == std::vector<std::string>{"/_ping", "/v4.0.0/libpod/images/local/busybox:1/exists"}));
 }
 
 BOOST_AUTO_TEST_CASE(garbage_on_the_engine_socket_is_a_parse_error) {

@@ -181,6 +181,13 @@ inline std::string inspect_target(api_version v, const image_ref& ref) {
     return fmt::format("/v{}/images/{}/json", v.str(), detail::url_encode_path(wire_name(ref)));
 }
 
+/// Podman's own existence check, GET /v4.0.0/libpod/images/{name}/exists
+/// (204 or 404): a third of the compat inspect's time on Podman 4.3, which
+/// computes the whole inspect document to answer.
+inline std::string libpod_exists_target(const image_ref& ref) {
+    return fmt::format("/v4.0.0/libpod/images/{}/exists", detail::url_encode_path(wire_name(ref)));
+}
+
 /// POST /images/create?fromImage=...&tag=... (a digest goes in `tag`, as the
 /// docker CLI sends it).
 inline std::string pull_target(api_version v, const image_ref& ref, std::string_view platform = {}) {
@@ -241,6 +248,20 @@ inline std::string list_images_target(api_version v, const std::vector<std::stri
     if (!label_filters.empty())
         t += "?filters=" + detail::url_encode(fmt::format("{{\"label\":{}}}", json_array(label_filters)));
     return t;
+}
+
+/// Whether `labels` satisfy every filter ("key": present; "key=value":
+/// equal), as the engine's label filter means it. docker_engine applies it
+/// to listings itself: Podman 4.3 answers no images at all when given more
+/// than one label filter.
+inline bool labels_match(const std::map<std::string, std::string>& labels, const std::vector<std::string>& filters) {
+    for (const auto& f : filters) {
+        const auto eq = f.find('=');
+        const auto it = labels.find(f.substr(0, eq));
+        if (it == labels.end()) return false;
+        if (eq != std::string::npos && it->second != std::string_view(f).substr(eq + 1)) return false;
+    }
+    return true;
 }
 
 /// POST /build: the target with its query, from a build_request. Pure, so

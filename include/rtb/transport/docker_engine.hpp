@@ -75,10 +75,11 @@ public:
           http_(opts_.endpoint ? *opts_.endpoint : http::endpoint_from_env(), opts_.http),
           where_(http_.where().describe()) {}
 
-    /// The engine's product, version and the negotiated API version. The
-    /// first call pings the engine and checks its version; the answer is kept.
+    /// The engine's product, version and the negotiated API version (from
+    /// /_ping and /version, checked against rtb's minimums; kept).
     server_info info() {
         negotiate();
+        fetch_version(*api_);
         server_info s;
         s.product = version_->product;
         s.version = version_->version;
@@ -91,6 +92,7 @@ public:
     /// What GET /version said (after negotiation).
     const docker_api::version_answer& version() {
         negotiate();
+        fetch_version(*api_);
         return *version_;
     }
     /// The API version in use.
@@ -104,7 +106,7 @@ public:
     /// go to `on_event`), or else asked of the registry through
     /// options::registry (lookup::local_then_registry; never pulls).
     bool image_exists(const image_ref& ref, lookup mode, const event_sink& on_event, std::stop_token stop = {}) {
-        if (inspect(ref)) return true;
+        if (exists_locally(ref)) return true;
         switch (mode) {
             case lookup::local:
                 return false;
@@ -115,7 +117,7 @@ public:
                     if (e.value() == errc::not_found) return false;
                     throw;
                 }
-                return inspect(ref).has_value();
+                return exists_locally(ref);
             case lookup::local_then_registry:
                 if (!opts_.registry)
                     throw error(errc::invalid_argument,
@@ -128,6 +130,17 @@ public:
     }
     /// The Transport form: pull progress is dropped.
     bool image_exists(const image_ref& ref, lookup mode) { return image_exists(ref, mode, event_sink{}); }
+
+    /// Whether the engine has an image by that name (Podman: its libpod
+    /// exists call; Docker: inspect).
+    bool exists_locally(const image_ref& ref) {
+        negotiate();
+        if (!is_podman_) return inspect(ref).has_value();
+        const auto r = short_call({"GET", docker_api::libpod_exists_target(ref)});
+        if (r.status == 404) return false;
+        http::throw_for_status(r, fmt::format("checking for image {} on {}", ref.str(), where_));
+        return true;
+    }
 
     /// The local image, or std::nullopt when the engine has none by that name.
     std::optional<image_summary> inspect(const image_ref& ref) {
@@ -200,7 +213,11 @@ public:
             if (f.empty() || f.front() == '=')
                 throw error(errc::invalid_argument,
                             fmt::format("label filter {} needs a key: \"key\" or \"key=value\"", detail::ref::quote(f)));
-        const auto r = short_call({"GET", docker_api::list_images_target(*api_, label_filters)});
+        // Podman 4.3 answers nothing when given several label filters: send it
+        // the first, and check them all here (for both engines).
+        std::vector<std::string> sent = label_filters;
+        if (is_podman_ && sent.size() > 1) sent.resize(1);
+        const auto r = short_call({"GET", docker_api::list_images_target(*api_, sent)});
         http::throw_for_status(r, fmt::format("listing images on {}", where_));
         simdjson::dom::parser parser;
         simdjson::dom::array list;
@@ -211,7 +228,7 @@ public:
             if (!item.is_object()) continue;
             auto s = summary_of(item);
             s.labels = labels_of(item["Labels"]);
-            out.push_back(std::move(s));
+            if (docker_api::labels_match(s.labels, label_filters)) out.push_back(std::move(s));
         }
         return out;
     }
@@ -285,26 +302,45 @@ public:
     http::client& http() noexcept { return http_; }
 
 private:
+    /// Pings the engine once: the API version (API-Version header) and
+    /// whether it is Podman (Libpod-Api-Version header, with its version)
+    /// come from /_ping alone. /version is slow (Podman runs conmon and runc
+    /// to answer it, ~0.5 s) and is asked only by info() and version().
     void negotiate() {
         if (api_) return;
-        // /_ping names the API version in a header (unversioned path, as the docker CLI does).
         const auto ping = short_call({"GET", "/_ping"});
         http::throw_for_status(ping, fmt::format("pinging the engine on {}", where_));
-        const auto ping_api = ping.header("API-Version");
-        std::optional<docker_api::api_version> api;
-        if (ping_api) api = docker_api::negotiate(*ping_api, opts_.api_version, where_);
-        const auto target = fmt::format("/v{}/version", (api ? *api : docker_api::oldest_api).str());
-        const auto v = short_call({"GET", target});
+        if (const auto libpod = ping.header("Libpod-Api-Version")) {
+            docker_api::version_answer v;
+            v.product = "Podman Engine";
+            v.version = std::string(*libpod);
+            v.api_version = std::string(ping.header("API-Version").value_or(""));
+            v.is_podman = true;
+            docker_api::check_version(v, where_);
+            is_podman_ = true;
+        }
+        if (const auto ping_api = ping.header("API-Version")) {
+            api_ = docker_api::negotiate(*ping_api, opts_.api_version, where_);
+        } else {
+            fetch_version(docker_api::oldest_api);
+            api_ = docker_api::negotiate(version_->api_version, opts_.api_version, where_);
+        }
+    }
+
+    /// GET /version, checked and kept.
+    void fetch_version(docker_api::api_version at) {
+        if (version_) return;
+        const auto v = short_call({"GET", fmt::format("/v{}/version", at.str())});
         http::throw_for_status(v, fmt::format("asking the engine on {} for its version", where_));
         auto answer = docker_api::parse_version(v.body, where_);
-        if (!api) api = docker_api::negotiate(answer.api_version, opts_.api_version, where_);
-        if (const auto min = docker_api::api_version::parse(answer.min_api_version); min && *min > *api)
+        const auto neg = docker_api::negotiate(answer.api_version, opts_.api_version, where_);
+        if (const auto min = docker_api::api_version::parse(answer.min_api_version); min && *min > neg)
             throw error(errc::unsupported_version,
                         fmt::format("{} {} on {} accepts Engine API {} and newer; rtb speaks at most {}", answer.product,
-                                    answer.version, where_, min->str(), api->str()));
+                                    answer.version, where_, min->str(), neg.str()));
         docker_api::check_version(answer, where_);
+        is_podman_ = answer.is_podman;
         version_ = std::move(answer);
-        api_ = api;
     }
 
     http::response short_call(http::request r) {
@@ -366,6 +402,7 @@ private:
     std::string where_;
     std::optional<docker_api::api_version> api_;
     std::optional<docker_api::version_answer> version_;
+    bool is_podman_ = false;
 };
 
 static_assert(Transport<docker_engine>);
