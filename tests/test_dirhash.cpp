@@ -10,9 +10,11 @@
 #include "rtb/hash/dirhash.hpp"
 #include "support/as_nobody.hpp"
 #include "support/temp_tree.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using test::temp_tree;
+using test::message_of;
 
 // Expected values are built by hand from the Dirhash Standard: descriptors
 // spelled out as strings, hashed with the (independently vector-tested) hasher.
@@ -34,14 +36,6 @@ std::string dir_hash(std::vector<std::string> entries) {
     return md5(d);
 }
 std::string rtb_md5(const temp_tree& t, dirhash_options o = {}) { return dirhash(t.root(), o).hex(); }
-std::string message_of(auto&& fn) {
-    try {
-        fn();
-    } catch (const error& e) {
-        return e.what();
-    }
-    return "<no error>";
-}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(one_file) {

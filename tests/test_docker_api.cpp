@@ -11,22 +11,16 @@
 #include "rtb/transport/detail/interim_decoder.hpp"
 #include "rtb/transport/docker_api.hpp"
 #include "rtb/transport/docker_auth.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
+using rtb::test::error_of;
+using rtb::test::message_of;
+using rtb::test::contains;
 using namespace rtb::docker_api;
 
 namespace {
 
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
 
 std::string fixture(const std::string& name) {
     std::ifstream in(std::string(RTB_TEST_DATA) + "/engine-streams/" + name, std::ios::binary);

@@ -9,24 +9,14 @@
 #include "rtb/transport/docker_engine.hpp"
 #include "support/fake_server.hpp"
 #include "support/temp_tree.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
 
 namespace {
 
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
 
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 /// A fake engine: answers /_ping and /version as configured, records every
 /// request head, and hands other targets to `extra`.

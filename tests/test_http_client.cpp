@@ -10,6 +10,7 @@
 #include "rtb/transport/http.hpp"
 #include "support/fake_server.hpp"
 #include "support/temp_tree.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -17,18 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
 
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 /// A fixture: a temp folder with a socket path in it.
 struct unix_site {

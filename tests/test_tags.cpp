@@ -8,9 +8,11 @@
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "support/temp_tree.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using test::temp_tree;
+using test::message_of;
 
 static_assert(TagStrategy<openhands_tags> && TagStrategy<content_tags>);
 
@@ -19,14 +21,6 @@ digest from_hex(std::string_view hex) {
     std::vector<std::uint8_t> b;
     for (std::size_t i = 0; i + 1 < hex.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
     return digest(b);
-}
-std::string message_of(auto&& fn) {
-    try {
-        fn();
-    } catch (const error& e) {
-        return e.what();
-    }
-    return "<no error>";
 }
 
 struct runtime_fixture {
