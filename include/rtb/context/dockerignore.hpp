@@ -400,7 +400,7 @@ inline dockerignore dockerignore::for_context(const std::filesystem::path& dir, 
                                         detail::printable(file.string())));
         }
         lines = read_dockerignore(text, file.string());
-    } else if (errno != ENOENT) {
+    } else if (errno != ENOENT && errno != ENOTDIR) {  // no file, or no directory: the walk says which
         detail::throw_io("open", file.string());
     }
     std::size_t index = 0;

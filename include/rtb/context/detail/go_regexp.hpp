@@ -137,7 +137,14 @@ private:
     [[noreturn]] static void fail(std::string message, bool unsupported = false) {
         throw regexp_error{std::move(message), unsupported};
     }
-    static std::string quote(std::string_view s) { return "`" + std::string(s) + "`"; }
+    static std::string quote(std::string_view s) {
+        std::string q;
+        q.reserve(s.size() + 2);
+        q.push_back('`');
+        q.append(s);
+        q.push_back('`');
+        return q;
+    }
 
     int add(node n) {
         nodes_.push_back(std::move(n));
