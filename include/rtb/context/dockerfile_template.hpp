@@ -106,7 +106,7 @@ RUN /bin/busybox rm -rf /rtb/runtime
 {{/build_from_scratch}}
 COPY {{source_dir}}/ /rtb/runtime/
 ENV RTB_RUNTIME_HOME=/rtb/runtime \
-    PATH=/rtb/deps/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    PATH=/rtb/runtime/bin:/rtb/deps/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /workspace
 CMD ["/rtb/runtime/bin/rtb-runtime", "serve"]
 )rtb";
