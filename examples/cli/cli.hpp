@@ -30,6 +30,11 @@ void add_hash(CLI::App& app, action& run);
 void add_tags(CLI::App& app, action& run);
 void add_context(CLI::App& app, action& run);
 
+/// A repeatable option taking exactly one value per occurrence, verbatim: CLI11
+/// would otherwise read "[a,b]" as a list and strip the brackets, which breaks
+/// patterns such as "[abc]*".
+inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
+
 /// "rtb: <message>" on stderr.
 inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }
 

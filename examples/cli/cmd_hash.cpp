@@ -25,9 +25,9 @@ void add_hash(CLI::App& app, action& run) {
     cmd->add_flag("--dirhash", o->dirhash,
                   "The Dirhash Standard 0.1 (name+data, symlinks followed), identical to dirhash-python");
     cmd->add_option("--algorithm", o->algorithm, "xxh3 (fast digest default), md5 (--dirhash default), sha256, ...");
-    cmd->add_option("--ignore", o->ignore,
-                    "A pattern to leave out (repeatable): gitignore-style with --dirhash, else .dockerignore syntax "
-                    "applied after DIR/.dockerignore");
+    one_value_each(cmd->add_option("--ignore", o->ignore,
+                                   "A pattern to leave out (repeatable): gitignore-style with --dirhash, else "
+                                   ".dockerignore syntax applied after DIR/.dockerignore"));
     cmd->add_option("--jobs,-j", o->jobs, "Threads to hash with (default: every core)");
     cmd->add_flag("--no-stat-cache", o->no_stat_cache, "Read every file even if the stat cache knows it");
     cmd->callback([o, &run] {

@@ -46,10 +46,10 @@ void add_tags(CLI::App& app, action& run) {
     cmd->add_option("--oh-version", o->version, "The runtime version (OpenHands' oh_version)")->required();
     cmd->add_option("--base-image", o->base_image, "The base image, as you would pass it to OpenHands")->required();
     cmd->add_option("--source", o->source, "The runtime source tree")->required();
-    cmd->add_option("--lock", o->locks, "A dependency lock file (repeatable; order matters)");
+    one_value_each(cmd->add_option("--lock", o->locks, "A dependency lock file (repeatable; order matters)"));
     cmd->add_option("--runtime-repo", o->repo, "The runtime image repository");
     cmd->add_option("--extra-deps", o->extra_deps, "Extra dependencies installed in the image (hashed)");
-    cmd->add_option("--build-arg", o->build_args, "K=V build argument (repeatable; hashed)");
+    one_value_each(cmd->add_option("--build-arg", o->build_args, "K=V build argument (repeatable; hashed)"));
     cmd->add_option("--platform", o->platform, "Target platform, e.g. linux/amd64 (hashed)");
     cmd->add_option("--template", o->template_file, "A custom Dockerfile template (hashed)");
     cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False (changes the lock hash)");

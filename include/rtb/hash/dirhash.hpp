@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -19,11 +19,13 @@
 #include <fmt/format.h>
 
 #include "rtb/detail/parallel.hpp"
+#include "rtb/detail/work_queue.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/hash/file_hash.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
 #include "rtb/hash/stat_cache.hpp"
+#include "rtb/hash/tree_walk.hpp"
 
 namespace rtb {
 
@@ -75,186 +77,174 @@ inline std::string dirhash_scope(const std::filesystem::path& root, hash_algorit
 
 namespace detail::dirhash_impl {
 
+struct file_item {
+    std::string name;
+    digest value;
+};
+
 struct dir_node {
     std::string name;
-    std::vector<dir_node> dirs;
-    std::vector<std::size_t> files;  // indices into scan::files
+    std::vector<std::unique_ptr<dir_node>> dirs;
+    std::vector<file_item> files;
 };
 
-struct file_ref {
-    std::string relative;  // '/'-joined path from the root
-    std::string name;
+/// The directories between the root and a directory (for cyclic-link checks).
+struct ancestor {
+    dev_t dev;
+    ino_t ino;
+    std::shared_ptr<const ancestor> parent;
 };
 
-class scan {
+struct dir_task {
+    dir_node* node = nullptr;
+    std::string relative;  // reopened from the root when taken: queued tasks hold no descriptors
+    std::shared_ptr<const ancestor> chain;  // includes this directory
+    int depth = 0;
+};
+
+/// The patterns as dirhash-python builds them: match + ['!' + p for p in
+/// ignore], de-duplicated in order; scantree skips pathspec for exactly ("*",).
+class file_filter {
 public:
-    scan(std::string root_display, const dirhash_options& o) : root_display_(std::move(root_display)) {
-        // get_match_patterns: match + ['!' + p for p in ignore], de-duplicated in order.
+    explicit file_filter(const dirhash_options& o) {
         std::vector<std::string> patterns;
         auto add = [&](std::string p) {
             if (std::find(patterns.begin(), patterns.end(), p) == patterns.end()) patterns.push_back(std::move(p));
         };
         for (const auto& m : o.match) add(m);
         for (const auto& i : o.ignore) add("!" + i);
-        // scantree skips pathspec entirely for exactly ("*",).
         match_all_ = patterns.size() == 1 && patterns[0] == "*";
         if (!match_all_) spec_ = gitwildmatch_spec(patterns);
     }
-
-    std::vector<file_ref> files;
-
-    dir_node run(int root_fd) {
-        struct stat st {};
-        if (::fstat(root_fd, &st) != 0) throw_io("stat", root_display_);
-        std::vector<std::pair<dev_t, ino_t>> parents{{st.st_dev, st.st_ino}};
-        return walk(root_fd, "", "", parents, 0);
-    }
-
-private:
     bool included(std::string_view relative) const {
         return match_all_ || spec_.match(gitwildmatch_pattern::decode_path(relative));
     }
 
-    std::string display(std::string_view relative) const {
-        return relative.empty() ? root_display_ : root_display_ + "/" + std::string(relative);
-    }
-
-    dir_node walk(int dir_fd, std::string name, const std::string& relative,
-                  std::vector<std::pair<dev_t, ino_t>>& parents, int depth) {
-        if (depth > 4096) throw error(errc::invalid_argument, fmt::format("{}: directory nesting is too deep",
-                                                                          printable(display(relative))));
-        dir_node node{std::move(name), {}, {}};
-        auto dir = dir_stream::open_at(dir_fd, ".", true);
-        if (!dir) throw_io("read directory", display(relative));
-        struct child {
-            std::string name;
-            bool is_dir;
-            bool is_symlink;
-        };
-        std::vector<child> children;
-        while (const dirent* e = dir.next()) {
-            const std::string child_name = e->d_name;
-            bool is_symlink = e->d_type == DT_LNK, is_dir = e->d_type == DT_DIR, is_file = e->d_type == DT_REG;
-            if (e->d_type == DT_UNKNOWN || is_symlink) {
-                struct stat lst {};
-                if (::fstatat(dir.fd(), e->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0) continue;
-                is_symlink = S_ISLNK(lst.st_mode);
-                is_dir = S_ISDIR(lst.st_mode);
-                is_file = S_ISREG(lst.st_mode);
-                if (is_symlink) {
-                    // DirEntry.is_dir()/is_file() follow the link; an error reads as "no".
-                    struct stat target {};
-                    is_dir = is_file = false;
-                    if (::fstatat(dir.fd(), e->d_name, &target, 0) == 0) {
-                        is_dir = S_ISDIR(target.st_mode);
-                        is_file = S_ISREG(target.st_mode);
-                    }
-                }
-            }
-            if (is_dir) {
-                children.push_back({child_name, true, is_symlink});
-            } else if (is_file) {
-                children.push_back({child_name, false, is_symlink});
-            }
-            // anything else (a broken link, a socket, a FIFO, a device) is neither a file nor a directory
-        }
-        if (errno != 0) throw_io("read directory", display(relative));
-
-        for (auto& c : children) {
-            std::string child_rel = join_rel(relative, c.name);
-            if (!c.is_dir) {
-                if (included(child_rel)) {
-                    node.files.push_back(files.size());
-                    files.push_back({std::move(child_rel), std::move(c.name)});
-                }
-                continue;
-            }
-            unique_fd sub(::openat(dir.fd(), c.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!sub) throw_io("open directory", display(child_rel));
-            struct stat st {};
-            if (::fstat(sub.get(), &st) != 0) throw_io("stat", display(child_rel));
-            const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
-            if (c.is_symlink && std::find(parents.begin(), parents.end(), id) != parents.end())
-                throw error(errc::invalid_argument,
-                            fmt::format("cyclic symbolic link {}: it points to a directory that contains it",
-                                        printable(display(child_rel))));
-            parents.push_back(id);
-            dir_node sub_node = walk(sub.get(), std::move(c.name), child_rel, parents, depth + 1);
-            parents.pop_back();
-            if (!sub_node.dirs.empty() || !sub_node.files.empty()) node.dirs.push_back(std::move(sub_node));
-        }
-        return node;
-    }
-
-    std::string root_display_;
+private:
     bool match_all_ = true;
     gitwildmatch_spec spec_;
 };
+
+/// Reads one directory as scantree does, hashes the included files in it, and
+/// queues its subdirectories.
+inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, const file_filter& filter,
+                     const dirhash_options& o, const std::string& root_display) {
+    const auto display = [&](std::string_view rel) {
+        return rel.empty() ? root_display : root_display + "/" + std::string(rel);
+    };
+    if (task.depth > 4096)
+        throw error(errc::invalid_argument,
+                    fmt::format("{}: directory nesting is too deep", printable(display(task.relative))));
+    auto dir = dir_stream::open_at(root_fd, task.relative.empty() ? "." : task.relative.c_str(), true);
+    if (!dir) throw_io("read directory", display(task.relative));
+    while (const dirent* e = dir.next()) {
+        const char* name = e->d_name;
+        bool is_symlink = e->d_type == DT_LNK, is_dir = e->d_type == DT_DIR, is_file = e->d_type == DT_REG;
+        if (e->d_type == DT_UNKNOWN || is_symlink) {
+            struct stat lst {};
+            if (::fstatat(dir.fd(), name, &lst, AT_SYMLINK_NOFOLLOW) != 0) continue;
+            is_symlink = S_ISLNK(lst.st_mode);
+            is_dir = S_ISDIR(lst.st_mode);
+            is_file = S_ISREG(lst.st_mode);
+            if (is_symlink) {
+                // DirEntry.is_dir()/is_file() follow the link; an error reads as "no".
+                struct stat target {};
+                is_dir = is_file = false;
+                if (::fstatat(dir.fd(), name, &target, 0) == 0) {
+                    is_dir = S_ISDIR(target.st_mode);
+                    is_file = S_ISREG(target.st_mode);
+                }
+            }
+        }
+        // anything else (a broken link, a socket, a FIFO, a device) is neither a file nor a directory
+        if (!is_dir && !is_file) continue;
+        std::string rel = join_rel(task.relative, name);
+        if (is_file) {
+            if (!filter.included(rel)) continue;
+            digest value;
+            if (o.cache) {
+                struct stat st {};
+                if (::fstatat(dir.fd(), name, &st, 0) != 0) throw_io("stat", display(rel));
+                const auto stamp = file_stamp::of(st);
+                if (auto hit = o.cache->lookup(rel, stamp)) {
+                    value = *hit;
+                } else {
+                    value = hash_file_at(dir.fd(), name, o.algorithm, display(rel));
+                    o.cache->record(rel, stamp, value);
+                }
+            } else {
+                value = hash_file_at(dir.fd(), name, o.algorithm, display(rel));
+            }
+            task.node->files.push_back({name, value});
+            continue;
+        }
+        struct stat st {};
+        if (::fstatat(dir.fd(), name, &st, 0) != 0) throw_io("stat", display(rel));
+        if (is_symlink)
+            for (const ancestor* a = task.chain.get(); a; a = a->parent.get())
+                if (a->dev == st.st_dev && a->ino == st.st_ino)
+                    throw error(errc::invalid_argument,
+                                fmt::format("cyclic symbolic link {}: it points to a directory that contains it",
+                                            printable(display(rel))));
+        auto& child = task.node->dirs.emplace_back(std::make_unique<dir_node>(dir_node{name, {}, {}}));
+        queue.push(dir_task{child.get(), std::move(rel),
+                            std::make_shared<const ancestor>(ancestor{st.st_dev, st.st_ino, task.chain}),
+                            task.depth + 1});
+    }
+    if (errno != 0) throw_io("read directory", display(task.relative));
+}
+
+/// Removes directories with nothing included (recursively); true if `node` is empty.
+inline bool prune_empty(dir_node& node) {
+    std::erase_if(node.dirs, [](const std::unique_ptr<dir_node>& d) { return prune_empty(*d); });
+    return node.dirs.empty() && node.files.empty();
+}
+
+/// Entry = sorted "name:value" properties joined by NUL; directory = sorted
+/// entries joined by two NULs; dirhash = the digest of that.
+inline digest hash_dir(const dir_node& node, hash_algorithm algorithm) {
+    std::vector<std::string> entries;
+    entries.reserve(node.dirs.size() + node.files.size());
+    for (const auto& d : node.dirs) {
+        std::string e = "dirhash:";
+        e.append(hash_dir(*d, algorithm).hex()).append(1, '\0').append("name:").append(d->name);
+        entries.push_back(std::move(e));
+    }
+    for (const auto& f : node.files) {
+        std::string e = "data:";
+        e.append(f.value.hex()).append(1, '\0').append("name:").append(f.name);
+        entries.push_back(std::move(e));
+    }
+    std::sort(entries.begin(), entries.end());
+    any_hasher h(algorithm);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (i) h.update(std::string_view("\0\0", 2));
+        h.update(entries[i]);
+    }
+    return h.finish();
+}
 
 }  // namespace detail::dirhash_impl
 
 inline digest dirhash(const std::filesystem::path& root, const dirhash_options& options) {
     using namespace detail::dirhash_impl;
     const std::string root_display = root.string();
+    const detail::unique_fd root_fd = detail::open_root_dir(root);
     struct stat st {};
-    if (::stat(root.c_str(), &st) != 0)
-        throw error(errc::invalid_argument, fmt::format("{}: no such directory", detail::printable(root_display)));
-    if (!S_ISDIR(st.st_mode))
-        throw error(errc::invalid_argument, fmt::format("{}: is not a directory", detail::printable(root_display)));
-    detail::unique_fd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root_fd) detail::throw_io("open directory", root_display);
+    if (::fstat(root_fd.get(), &st) != 0) detail::throw_io("stat", root_display);
 
-    scan s(root_display, options);
-    const dir_node tree = s.run(root_fd.get());
-    if (tree.dirs.empty() && tree.files.empty())
+    const file_filter filter(options);
+    dir_node tree;
+    detail::work_queue<dir_task> queue;
+    queue.push(dir_task{&tree, "", std::make_shared<const ancestor>(ancestor{st.st_dev, st.st_ino, nullptr}), 0});
+    queue.run(options.jobs, [&](dir_task& task, detail::work_queue<dir_task>& q) {
+        scan_dir(root_fd.get(), task, q, filter, options, root_display);
+    });
+    if (prune_empty(tree))
         throw error(errc::invalid_argument,
                     fmt::format("{}: nothing to hash (the directory is empty or every file is ignored)",
                                 detail::printable(root_display)));
-
-    // Hash every included file, in parallel, skipping those the stat cache vouches for.
-    std::vector<std::string> file_hex(s.files.size());
-    detail::parallel_for(s.files.size(), options.jobs, [&](std::size_t i) {
-        const auto& f = s.files[i];
-        const std::string display = root_display + "/" + f.relative;
-        detail::unique_fd fd(::openat(root_fd.get(), f.relative.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-        if (!fd) detail::throw_io("open", display);
-        if (options.cache) {
-            struct stat fst {};
-            if (::fstat(fd.get(), &fst) != 0) detail::throw_io("stat", display);
-            const auto stamp = file_stamp::of(fst);
-            auto d = options.cache->lookup(f.relative, stamp);
-            if (!d) d = hash_fd(fd.get(), options.algorithm, display);
-            options.cache->record(f.relative, stamp, *d);
-            file_hex[i] = d->hex();
-        } else {
-            file_hex[i] = hash_fd(fd.get(), options.algorithm, display).hex();
-        }
-    });
-
-    // Descriptors, bottom up: entry = sorted "name:value" properties joined by
-    // NUL; directory = sorted entries joined by two NULs; dirhash = hex(hash).
-    std::function<digest(const dir_node&)> hash_dir = [&](const dir_node& node) {
-        std::vector<std::string> entries;
-        entries.reserve(node.dirs.size() + node.files.size());
-        for (const auto& d : node.dirs) {
-            std::string e = "dirhash:" + hash_dir(d).hex();
-            e.append(1, '\0').append("name:").append(d.name);
-            entries.push_back(std::move(e));
-        }
-        for (const auto i : node.files) {
-            std::string e = "data:" + file_hex[i];
-            e.append(1, '\0').append("name:").append(s.files[i].name);
-            entries.push_back(std::move(e));
-        }
-        std::sort(entries.begin(), entries.end());
-        any_hasher h(options.algorithm);
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-            if (i) h.update(std::string_view("\0\0", 2));
-            h.update(entries[i]);
-        }
-        return h.finish();
-    };
-    return hash_dir(tree);
+    return hash_dir(tree, options.algorithm);
 }
 
 }  // namespace rtb

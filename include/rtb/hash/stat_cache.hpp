@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -60,9 +61,11 @@ constexpr bool stamp_trusted(const file_stamp& cached, const file_stamp& now, st
 ///
 /// Loading never trusts the file: a wrong magic, version, scope (tree path +
 /// algorithm) or checksum, or a truncated file, makes an empty cache that is
-/// rebuilt. Lookups are lock-free (the loaded map is read-only); records go
-/// to a new map under a mutex; save() writes a temp file and renames it, so
-/// concurrent writers never leave a torn file (the last rename wins).
+/// rebuilt. Lookups are lock-free and allocation-free (the loaded entries are
+/// read-only; a hit only marks its entry as still present); records of new or
+/// changed files go to a list under a mutex. save() writes a temp file and
+/// renames it, so concurrent writers never leave a torn file (the last rename
+/// wins), and writes nothing when nothing changed.
 class stat_cache {
 public:
     /// Timestamps on some filesystems are coarse (1-2 s) and the kernel's file
@@ -71,35 +74,53 @@ public:
 
     /// Opens (loads) the cache stored at `file` for `scope`; a missing or bad
     /// file gives an empty cache. `scope` should name the tree and algorithm.
+    /// `taken_at_ns` is when this run started reading files (now, unless a
+    /// test forges a situation): the next run's racy boundary.
     stat_cache(std::filesystem::path file, std::string scope,
-               std::int64_t granularity_ns = default_granularity_ns)
+               std::int64_t granularity_ns = default_granularity_ns, std::int64_t taken_at_ns = now_ns())
         : file_(std::move(file)), scope_(std::move(scope)), granularity_ns_(granularity_ns),
-          taken_at_ns_(now_ns()) {
+          taken_at_ns_(taken_at_ns) {
         load();
     }
 
     /// The cached digest for `relative_path` if `stamp` proves it current.
     std::optional<digest> lookup(std::string_view relative_path, const file_stamp& stamp) const {
-        const auto it = loaded_.find(std::string(relative_path));
-        if (it == loaded_.end()) return std::nullopt;
-        if (!stamp_trusted(it->second.stamp, stamp, loaded_taken_at_ns_, granularity_ns_)) return std::nullopt;
-        hits_.fetch_add(1, std::memory_order_relaxed);
-        return it->second.value;
+        const auto it = index_.find(relative_path);
+        if (it != index_.end()) {
+            const entry& e = loaded_[it->second];
+            if (stamp_trusted(e.stamp, stamp, loaded_taken_at_ns_, granularity_ns_)) {
+                seen_[it->second].store(true, std::memory_order_relaxed);
+                hits_.fetch_add(1, std::memory_order_relaxed);
+                return e.value;
+            }
+        }
+        misses_.fetch_add(1, std::memory_order_relaxed);
+        return std::nullopt;
     }
 
     /// Records a digest computed now (thread-safe).
     void record(std::string_view relative_path, const file_stamp& stamp, const digest& value) {
+        if (const auto it = index_.find(relative_path); it != index_.end()) {
+            const entry& e = loaded_[it->second];
+            if (e.stamp == stamp && e.value == value) {
+                seen_[it->second].store(true, std::memory_order_relaxed);  // unchanged: keep the loaded entry
+                return;
+            }
+        }
         std::lock_guard lock(mutex_);
-        fresh_.insert_or_assign(std::string(relative_path), entry{stamp, value});
+        fresh_.push_back(entry{std::string(relative_path), stamp, value});
     }
 
-    /// Writes what was recorded since opening (entries not recorded are
-    /// dropped: the tree no longer has them). Errors are reported, not
-    /// swallowed, but the cache is only an accelerator: callers may ignore them.
-    void save() const;
+    /// Writes the entries looked up or recorded since opening (the others are
+    /// dropped: the tree no longer has them), unless nothing changed: every
+    /// lookup hit and every loaded entry was seen again. Errors are reported,
+    /// not swallowed, but the cache is only an accelerator: callers may ignore
+    /// them. Returns whether the file was written.
+    bool save() const;
 
     std::size_t loaded_entries() const noexcept { return loaded_.size(); }
     std::size_t hits() const noexcept { return hits_.load(std::memory_order_relaxed); }
+    std::size_t misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
     const std::filesystem::path& file() const noexcept { return file_; }
 
     /// Where rtb keeps stat caches by default: $RTB_CACHE_DIR, else
@@ -110,7 +131,6 @@ public:
         return default_directory() / fmt::format("{:016x}.bin", XXH3_64bits(scope.data(), scope.size()));
     }
 
-    // Visible for tests that forge racy situations.
     std::int64_t taken_at_ns() const noexcept { return taken_at_ns_; }
     static std::int64_t now_ns() noexcept {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -120,8 +140,13 @@ public:
 
 private:
     struct entry {
+        std::string path;
         file_stamp stamp;
         digest value;
+    };
+    struct path_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
     };
     static constexpr char magic[8] = {'R', 'T', 'B', 'S', 'T', 'A', 'T', '1'};
     static constexpr std::size_t max_file_size = std::size_t{1} << 30;
@@ -131,12 +156,14 @@ private:
     std::filesystem::path file_;
     std::string scope_;
     std::int64_t granularity_ns_;
-    std::int64_t taken_at_ns_;          // when this run started: the next run's racy boundary
+    std::int64_t taken_at_ns_;             // when this run started: the next run's racy boundary
     std::int64_t loaded_taken_at_ns_ = 0;  // when the loaded cache's run started
-    std::unordered_map<std::string, entry> loaded_;
-    std::unordered_map<std::string, entry> fresh_;
+    std::vector<entry> loaded_;
+    std::unordered_map<std::string_view, std::uint32_t, path_hash, std::equal_to<>> index_;  // views into loaded_
+    std::unique_ptr<std::atomic<bool>[]> seen_;  // per loaded entry: a hit, or recorded unchanged
+    std::vector<entry> fresh_;              // new or changed files
     mutable std::mutex mutex_;
-    mutable std::atomic<std::size_t> hits_{0};
+    mutable std::atomic<std::size_t> hits_{0}, misses_{0};
 };
 
 // ---------------------------------------------------------------------------
@@ -218,11 +245,11 @@ inline void stat_cache::load() {
     const auto taken_at = r.pod<std::int64_t>();
     const auto count = r.pod<std::uint64_t>();
     if (!r.ok || count > body.size()) return;
-    std::unordered_map<std::string, entry> map;
-    map.reserve(count);
+    std::vector<entry> entries;
+    entries.reserve(count);
     for (std::uint64_t i = 0; i < count; ++i) {
-        const auto path = r.bytes(1 << 16);
         entry e;
+        e.path = std::string(r.bytes(1 << 16));
         e.stamp.size = r.pod<std::uint64_t>();
         e.stamp.mtime_ns = r.pod<std::int64_t>();
         e.stamp.ctime_ns = r.pod<std::int64_t>();
@@ -231,25 +258,43 @@ inline void stat_cache::load() {
         const auto value = r.bytes(digest::max_size);
         if (!r.ok) return;
         e.value = digest({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});
-        map.emplace(std::string(path), e);
+        entries.push_back(std::move(e));
     }
     if (!r.in.empty()) return;
-    loaded_ = std::move(map);
+    loaded_ = std::move(entries);
+    index_.reserve(loaded_.size());
+    for (std::uint32_t i = 0; i < loaded_.size(); ++i) index_.emplace(loaded_[i].path, i);
+    if (index_.size() != loaded_.size()) {  // duplicate paths: not a file we wrote
+        loaded_.clear();
+        index_.clear();
+        return;
+    }
+    seen_ = std::make_unique<std::atomic<bool>[]>(loaded_.size());
     loaded_taken_at_ns_ = taken_at;
 }
 
-inline void stat_cache::save() const {
+inline bool stat_cache::save() const {
     namespace fs = std::filesystem;
     detail::statcache::writer w;
     {
         std::lock_guard lock(mutex_);
-        w.out.reserve(64 + fresh_.size() * 96);
+        // A loaded entry is kept when seen again and not superseded by a fresh record.
+        std::unordered_map<std::string_view, bool, path_hash, std::equal_to<>> superseded;
+        for (const auto& e : fresh_) superseded.emplace(e.path, true);
+        std::vector<bool> keep(loaded_.size());
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < loaded_.size(); ++i) {
+            keep[i] = seen_[i].load(std::memory_order_relaxed) && !superseded.contains(loaded_[i].path);
+            kept += keep[i];
+        }
+        if (fresh_.empty() && misses() == 0 && kept == loaded_.size() && !loaded_.empty()) return false;
+        w.out.reserve(64 + (kept + fresh_.size()) * 96);
         w.out.append(magic, 8);
         w.bytes(scope_);
         w.pod(taken_at_ns_);
-        w.pod(static_cast<std::uint64_t>(fresh_.size()));
-        for (const auto& [path, e] : fresh_) {
-            w.bytes(path);
+        w.pod(static_cast<std::uint64_t>(kept + fresh_.size()));
+        auto put = [&](const entry& e) {
+            w.bytes(e.path);
             w.pod(e.stamp.size);
             w.pod(e.stamp.mtime_ns);
             w.pod(e.stamp.ctime_ns);
@@ -257,7 +302,10 @@ inline void stat_cache::save() const {
             w.pod(e.stamp.device);
             const auto b = e.value.bytes();
             w.bytes({reinterpret_cast<const char*>(b.data()), b.size()});
-        }
+        };
+        for (std::size_t i = 0; i < loaded_.size(); ++i)
+            if (keep[i]) put(loaded_[i]);
+        for (const auto& e : fresh_) put(e);
     }
     w.pod(XXH3_64bits(w.out.data(), w.out.size()));
 
@@ -284,6 +332,7 @@ inline void stat_cache::save() const {
         ::unlink(tmp.c_str());
         detail::throw_io("replace the stat cache", file_.string(), e);
     }
+    return true;
 }
 
 }  // namespace rtb

@@ -60,41 +60,32 @@ inline void append_u32(std::string& out, std::size_t v) {
 
 template <PathFilter F>
 digest tree_digest(const std::filesystem::path& root, const F& filter, const tree_digest_options& options) {
-    const auto entries = walk_tree(root, filter, walk_options{options.jobs, options.on_skip});
-    const detail::unique_fd root_fd = detail::open_root_dir(root);
     const std::string root_display = root.string();
-
-    std::vector<std::size_t> files;
-    for (std::size_t i = 0; i < entries.size(); ++i)
-        if (entries[i].kind == entry_kind::file) files.push_back(i);
-
-    std::vector<digest> contents(entries.size());
-    detail::parallel_for(files.size(), options.jobs, [&](std::size_t k) {
-        const auto& e = entries[files[k]];
-        if (options.cache) {
-            if (auto d = options.cache->lookup(e.path, e.stamp)) {
-                contents[files[k]] = *d;
-                options.cache->record(e.path, e.stamp, *d);
-                return;
-            }
-        }
-        const auto d = hash_file_at(root_fd.get(), e.path.c_str(), options.algorithm, root_display + "/" + e.path,
-                                    /*nofollow=*/true);
-        contents[files[k]] = d;
-        if (options.cache) options.cache->record(e.path, e.stamp, d);
-    });
+    // Files are hashed by the walk's workers as they find them, relative to the
+    // open directory; the stat cache answers for files it knows unchanged.
+    const auto entries = walk_tree(root, filter, walk_options{options.jobs, options.on_skip},
+                                   [&](tree_entry& e, int dir_fd, const char* name) {
+                                       if (options.cache) {
+                                           if (auto d = options.cache->lookup(e.path, e.stamp)) {
+                                               e.content = *d;
+                                               return;
+                                           }
+                                       }
+                                       e.content = hash_file_at(dir_fd, name, options.algorithm,
+                                                                root_display + "/" + e.path, /*nofollow=*/true);
+                                       if (options.cache) options.cache->record(e.path, e.stamp, e.content);
+                                   });
 
     std::string manifest;
     manifest.reserve(entries.size() * 64);
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-        const auto& e = entries[i];
+    for (const auto& e : entries) {
         manifest.push_back(static_cast<char>(e.kind));
         manifest.push_back(e.kind == entry_kind::file && e.executable() ? '\1' : '\0');
         detail::append_u32(manifest, e.path.size());
         manifest.append(e.path);
         switch (e.kind) {
             case entry_kind::file: {
-                const auto b = contents[i].bytes();
+                const auto b = e.content.bytes();
                 detail::append_u32(manifest, b.size());
                 manifest.append(reinterpret_cast<const char*>(b.data()), b.size());
                 break;

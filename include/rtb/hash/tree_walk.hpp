@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rtb/detail/parallel.hpp"
+#include "rtb/detail/work_queue.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
@@ -80,6 +81,7 @@ struct tree_entry {
     std::uint32_t mode;       ///< st_mode permission bits
     file_stamp stamp;         ///< from lstat
     std::string link_target;  ///< for symlinks
+    digest content;           ///< for files, when the walk's visitor computed it
 
     bool executable() const noexcept { return (mode & 0111) != 0; }
 };
@@ -93,11 +95,20 @@ struct walk_options {
     skip_handler on_skip;  ///< null: skip silently
 };
 
+/// Does nothing with the files a walk finds.
+struct no_file_visit {
+    void operator()(tree_entry&, int, const char*) const noexcept {}
+};
+
 /// Lists `root`'s entries (not root itself), sorted bytewise by path.
+/// `visit(entry, dir_fd, name)` is called for every kept regular file, on the
+/// worker thread that found it, with the directory still open: a digest can
+/// read the file there without resolving its path again.
 /// Throws invalid_argument when root is missing or not a directory, io_error
 /// naming the path when a directory cannot be read.
-template <PathFilter F>
-std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& filter, const walk_options& options = {});
+template <PathFilter F, class Visit = no_file_visit>
+std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& filter, const walk_options& options = {},
+                                  Visit&& visit = {});
 
 // ---------------------------------------------------------------------------
 
@@ -117,63 +128,25 @@ inline unique_fd open_root_dir(const std::filesystem::path& root) {
     return fd;
 }
 
-/// A work queue of directories that knows when every worker is idle.
-class dir_queue {
-public:
-    void push(std::string dir) {
-        {
-            std::lock_guard lock(m_);
-            q_.push_back(std::move(dir));
-        }
-        cv_.notify_one();
-    }
-    /// Blocks for the next directory; false when the walk is over.
-    bool pop(std::string& out) {
-        std::unique_lock lock(m_);
-        --busy_;
-        if (busy_ == 0 && q_.empty()) cv_.notify_all();
-        cv_.wait(lock, [&] { return !q_.empty() || busy_ == 0 || stop_; });
-        if (stop_ || q_.empty()) return false;
-        out = std::move(q_.front());
-        q_.pop_front();
-        ++busy_;
-        return true;
-    }
-    void stop() {
-        {
-            std::lock_guard lock(m_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-    }
-    explicit dir_queue(int workers) : busy_(workers) {}
-
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    std::deque<std::string> q_;
-    int busy_;
-    bool stop_ = false;
-};
-
 }  // namespace detail
 
-template <PathFilter F>
-std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& filter, const walk_options& options) {
+template <PathFilter F, class Visit>
+std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& filter, const walk_options& options,
+                                  Visit&& visit) {
     const std::string root_display = root.string();
     const detail::unique_fd root_fd = detail::open_root_dir(root);
     const unsigned jobs = options.jobs ? options.jobs : detail::default_jobs();
 
-    std::vector<std::vector<tree_entry>> found(jobs);
-    std::mutex skip_mutex;
-    detail::dir_queue queue(static_cast<int>(jobs));
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
+    std::mutex found_mutex, skip_mutex;
+    std::vector<tree_entry> all;
+    const auto display = [&](std::string_view p) {
+        return p.empty() ? root_display : root_display + "/" + std::string(p);
+    };
 
-    auto read_dir = [&](const std::string& rel, std::vector<tree_entry>& out) {
-        const auto display = [&](std::string_view p) { return root_display + "/" + std::string(p); };
+    auto read_dir = [&](const std::string& rel, detail::work_queue<std::string>& queue) {
         auto dir = detail::dir_stream::open_at(root_fd.get(), rel.empty() ? "." : rel.c_str());
-        if (!dir) detail::throw_io("read directory", rel.empty() ? root_display : display(rel));
+        if (!dir) detail::throw_io("read directory", display(rel));
+        std::vector<tree_entry> out;
         while (const dirent* e = dir.next()) {
             std::string path = detail::join_rel(rel, e->d_name);
             struct stat st {};
@@ -199,12 +172,14 @@ std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& fi
                 if (is_dir && filter.may_include_below(path)) queue.push(std::move(path));
                 continue;
             }
-            tree_entry entry{path, kind, static_cast<std::uint32_t>(st.st_mode & 07777), file_stamp::of(st), {}};
+            if (is_dir) queue.push(path);
+            tree_entry& entry = out.emplace_back(
+                tree_entry{std::move(path), kind, static_cast<std::uint32_t>(st.st_mode & 07777), file_stamp::of(st), {}, {}});
             if (kind == entry_kind::symlink) {
                 std::string target(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 256), '\0');
                 while (true) {
                     const auto n = ::readlinkat(dir.fd(), e->d_name, target.data(), target.size());
-                    if (n < 0) detail::throw_io("read symbolic link", display(path));
+                    if (n < 0) detail::throw_io("read symbolic link", display(entry.path));
                     if (static_cast<std::size_t>(n) < target.size()) {
                         target.resize(static_cast<std::size_t>(n));
                         break;
@@ -212,38 +187,19 @@ std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& fi
                     target.resize(target.size() * 2);
                 }
                 entry.link_target = std::move(target);
+            } else if (kind == entry_kind::file) {
+                visit(entry, dir.fd(), e->d_name);
             }
-            out.push_back(std::move(entry));
-            if (is_dir) queue.push(std::move(path));
         }
-        if (errno != 0) detail::throw_io("read directory", rel.empty() ? root_display : display(rel));
+        if (errno != 0) detail::throw_io("read directory", display(rel));
+        std::lock_guard lock(found_mutex);
+        if (all.empty()) all = std::move(out);
+        else std::move(out.begin(), out.end(), std::back_inserter(all));
     };
 
-    auto worker = [&](unsigned index) {
-        try {
-            std::string rel;
-            while (queue.pop(rel)) read_dir(rel, found[index]);
-        } catch (...) {
-            {
-                std::lock_guard lock(failure_mutex);
-                if (!failure) failure = std::current_exception();
-            }
-            queue.stop();
-        }
-    };
+    detail::work_queue<std::string> queue;
     queue.push("");
-    {
-        std::vector<std::jthread> pool;
-        for (unsigned t = 1; t < jobs; ++t) pool.emplace_back(worker, t);
-        worker(0);
-    }
-    if (failure) std::rethrow_exception(failure);
-
-    std::vector<tree_entry> all;
-    std::size_t total = 0;
-    for (const auto& v : found) total += v.size();
-    all.reserve(total);
-    for (auto& v : found) std::move(v.begin(), v.end(), std::back_inserter(all));
+    queue.run(jobs, read_dir);
     std::sort(all.begin(), all.end(), [](const tree_entry& a, const tree_entry& b) { return a.path < b.path; });
     return all;
 }

@@ -1,0 +1,53 @@
+"""Shared helpers for the rtb CLI tests: run the program, collect failures."""
+import os
+import subprocess
+import sys
+
+RTB = os.environ.get("RTB", "rtb")
+
+
+class Checks:
+    """Collects failed checks and reports them all at the end (exit 1 if any)."""
+
+    def __init__(self):
+        self.failures = []
+        self.count = 0
+
+    def check(self, condition, what):
+        self.count += 1
+        if not condition:
+            self.failures.append(what)
+            print(f"FAIL: {what}", file=sys.stderr)
+
+    def equal(self, got, expected, what):
+        self.check(got == expected, f"{what}: got {got!r}, expected {expected!r}")
+
+    def done(self):
+        print(f"{self.count - len(self.failures)} of {self.count} checks passed")
+        sys.exit(1 if self.failures or self.count == 0 else 0)
+
+
+def rtb(*args, input=None, env=None):
+    """Runs rtb; returns (exit status, stdout, stderr) as text."""
+    p = subprocess.run([RTB, *map(str, args)], input=input, capture_output=True, env=env)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def run_measured(argv):
+    """Runs a command in a fresh child; returns (exit status, stdout bytes,
+    peak RSS of that command in KiB)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(write_end, 1)
+        devnull = os.open("/dev/null", os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(read_end)
+        os.execv(argv[0], argv)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status, usage = os.wait4(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks), usage.ru_maxrss

@@ -1,0 +1,319 @@
+// docker_engine against a scripted fake engine, for what real engines here
+// cannot show: old and odd versions, garbage on the socket, the exact
+// headers and paths sent, and stream failures.
+#define BOOST_TEST_MODULE engine_faults
+#include <boost/test/unit_test.hpp>
+
+#include <mutex>
+
+#include "rtb/transport/docker_engine.hpp"
+#include "support/fake_server.hpp"
+#include "support/temp_tree.hpp"
+
+using namespace rtb;
+using namespace rtb::test;
+
+namespace {
+
+template <class F>
+error error_of(F&& f) {
+    try {
+        f();
+    } catch (const error& e) {
+        return e;
+    }
+    BOOST_FAIL("no rtb::error was thrown");
+    return error(errc::io_error, "unreachable");
+}
+
+bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
+
+/// A fake engine: answers /_ping and /version as configured, records every
+/// request head, and hands other targets to `extra`.
+struct fake_engine {
+    std::string ping_api = "1.41";
+    std::string product_component = "Engine";
+    std::string version = "20.10.24";
+    std::string api = "1.41";
+    std::string libpod;  ///< Podman's Libpod-Api-Version ping header, when set
+    std::function<std::string(const std::string& target, const std::string& head)> extra;
+
+    temp_tree dir;
+    std::mutex mutex;
+    std::vector<std::string> heads;
+    std::optional<fake_server> server;
+
+    void start() {
+        server.emplace(dir / "engine.sock", [this](connection& c, const std::string& head) {
+            const auto target = target_of(head);
+            {
+                std::lock_guard lock(mutex);
+                heads.push_back(head);
+            }
+            if (target == "/_ping")
+                return c.write(answer(200, "OK",
+                                      (ping_api.empty() ? "" : "Api-Version: " + ping_api + "\r\n") +
+                                          (libpod.empty() ? "" : "Libpod-Api-Version: " + libpod + "\r\n"),
+                                      "text/plain"));
+            if (target.ends_with("/version"))
+                return c.write(answer(200, fmt::format(R"({{"Components":[{{"Name":"{}","Version":"{}"}}],)"
+                                                       R"("Version":"{}","ApiVersion":"{}","MinAPIVersion":"1.12"}})",
+                                                       product_component, version, version, api)));
+            if (extra) return c.write(extra(target, head));
+            return c.write(answer(404, R"({"message":"not scripted"})"));
+        });
+    }
+    docker_engine engine(docker_engine::options o = {}) {
+        o.endpoint = http::endpoint::unix_socket((dir / "engine.sock").string());
+        return docker_engine(std::move(o));
+    }
+    std::vector<std::string> targets() {
+        std::lock_guard lock(mutex);
+        std::vector<std::string> t;
+        for (const auto& h : heads) t.push_back(target_of(h));
+        return t;
+    }
+};
+
+std::string ndjson_answer(std::string_view lines) { return answer(200, lines); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_engine_with_an_older_api_is_spoken_to_in_its_version) {
+    fake_engine f;
+    f.ping_api = "1.40";
+    f.api = "1.40";
+    f.version = "19.03.15";
+    f.extra = [](const std::string&, const std::string&) { return answer(200, R"({"Id":"sha256:1"})"); };
+    f.start();
+    auto e = f.engine();
+    BOOST_TEST(e.info().api_version == "1.40");
+    BOOST_TEST(e.image_exists(image_ref::parse("a:1"), lookup::local));
+    const auto t = f.targets();
+    BOOST_TEST(t.front() == "/_ping");
+    BOOST_TEST(t.back() == "/v1.40/images/a:1/json");
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_engine_is_spoken_to_in_ours) {
+    fake_engine f;
+    f.ping_api = "1.45";
+    f.api = "1.45";
+    f.version = "26.1.0";
+    f.start();
+    BOOST_TEST(f.engine().info().api_version == "1.41");
+}
+
+BOOST_AUTO_TEST_CASE(our_api_version_can_be_pinned_lower) {
+    fake_engine f;
+    f.start();
+    docker_engine::options o;
+    o.api_version = {1, 39};
+    BOOST_TEST(f.engine(o).info().api_version == "1.39");
+}
+
+BOOST_AUTO_TEST_CASE(an_engine_older_than_docker_18_09_is_unsupported) {
+    fake_engine f;
+    f.ping_api = "1.38";
+    f.api = "1.38";
+    f.version = "18.06.3-ce";
+    f.start();
+    const auto e = error_of([&] { f.engine().info(); });
+    BOOST_TEST(e.value() == errc::unsupported_version);
+    BOOST_TEST(contains(e.what(), "Engine API 1.38"));
+    BOOST_TEST(contains(e.what(), (f.dir / "engine.sock").string()));
+}
+
+BOOST_AUTO_TEST_CASE(without_a_ping_header_the_version_answer_decides) {
+    fake_engine f;
+    f.ping_api = "";
+    f.api = "1.40";
+    f.start();
+    BOOST_TEST(f.engine().info().api_version == "1.40");
+}
+
+BOOST_AUTO_TEST_CASE(podman_is_detected_by_its_component_name) {
+    fake_engine f;
+    f.product_component = "Podman Engine";
+    f.version = "4.3.1";
+    f.start();
+    const auto info = f.engine().info();
+    BOOST_TEST(info.is_podman);
+    BOOST_TEST(info.product == "Podman Engine");
+    BOOST_TEST(info.version == "4.3.1");
+}
+
+BOOST_AUTO_TEST_CASE(podman_older_than_4_3_is_unsupported) {
+    fake_engine f;
+    f.product_component = "Podman Engine";
+    f.version = "3.4.4";
+    f.start();
+    const auto e = error_of([&] { f.engine().info(); });
+    BOOST_TEST(e.value() == errc::unsupported_version);
+    BOOST_TEST(contains(e.what(), "Podman Engine 3.4.4"));
+}
+
+BOOST_AUTO_TEST_CASE(image_lookups_need_only_a_ping_not_the_slow_version_call) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) { return answer(200, R"({"Id":"sha256:1"})"); };
+    f.start();
+    auto e = f.engine();
+    BOOST_TEST(e.image_exists(image_ref::parse("a:1"), lookup::local));
+    BOOST_TEST(e.image_exists(image_ref::parse("a:1"), lookup::local));
+    BOOST_TEST((f.targets() == std::vector<std::string>{"/_ping", "/v1.41/images/a:1/json", "/v1.41/images/a:1/json"}));
+}
+
+BOOST_AUTO_TEST_CASE(podman_is_recognised_from_its_ping_and_checked_there) {
+    fake_engine f;
+    f.libpod = "4.2.1";
+    f.start();
+    const auto e = error_of([&] { f.engine().image_exists(image_ref::parse("a:1"), lookup::local); });
+    BOOST_TEST(e.value() == errc::unsupported_version);
+    BOOST_TEST(contains(e.what(), "Podman Engine 4.2.1"));
+    BOOST_TEST(f.targets() == std::vector<std::string>{"/_ping"});
+}
+
+BOOST_AUTO_TEST_CASE(podman_is_asked_through_its_libpod_exists_call) {
+    fake_engine f;
+    f.libpod = "4.3.1";
+    f.extra = [](const std::string& target, const std::string&) {
+        return target.ends_with("/exists") ? answer(204, "") : answer(500, R"({"message":"unexpected"})");
+    };
+    f.start();
+    BOOST_TEST(f.engine().image_exists(image_ref::parse("local/busybox:1"), lookup::local));
+    BOOST_TEST((f.targets() == std::vector<std::string>{"/_ping", "/v4.0.0/libpod/images/local/busybox:1/exists"}));
+}
+
+BOOST_AUTO_TEST_CASE(garbage_on_the_engine_socket_is_a_parse_error) {
+    temp_tree dir;
+    fake_server s(dir / "g.sock", [](connection& c, const std::string&) {
+        static constexpr char junk[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all";
+        c.write(std::string_view(junk, sizeof junk - 1));
+        return false;
+    });
+    docker_engine::options o;
+    o.endpoint = http::endpoint::unix_socket((dir / "g.sock").string());
+    const auto e = error_of([&] { docker_engine(o).image_exists(image_ref::parse("a:1"), lookup::local); });
+    BOOST_TEST(e.value() == errc::parse_error);
+    BOOST_TEST(contains(e.what(), (dir / "g.sock").string()));
+}
+
+BOOST_AUTO_TEST_CASE(a_garbage_version_answer_is_a_parse_error) {
+    temp_tree dir;
+    fake_server s(dir / "g.sock", [](connection& c, const std::string& head) {
+        if (target_of(head) == "/_ping") return c.write(answer(200, "OK", "Api-Version: 1.41\r\n"));
+        return c.write(answer(200, "\x01\x02{{{not json"));
+    });
+    docker_engine::options o;
+    o.endpoint = http::endpoint::unix_socket((dir / "g.sock").string());
+    BOOST_TEST(error_of([&] { docker_engine(o).info(); }).value() == errc::parse_error);
+}
+
+BOOST_AUTO_TEST_CASE(pushes_send_the_configured_credentials_as_x_registry_auth) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) {
+        return ndjson_answer(R"({"status":"Pushed","progressDetail":{},"id":"aa"})" "\n"
+                             R"({"progressDetail":{},"aux":{"Tag":"t1","Digest":"sha256:dd","Size":527}})" "\n");
+    };
+    f.start();
+    temp_tree home;
+    // "dTpw" is base64 of "u:p"
+    const auto config = home.file("config.json", R"({"auths":{"127.0.0.1:5999":{"auth":"dTpw"}}})");
+    docker_engine::options o;
+    o.docker_config = config;
+    auto e = f.engine(o);
+    std::vector<build_event> seen;
+    const auto pushed = e.push(image_ref::parse("127.0.0.1:5999/app:t1"), [&](const build_event& ev) { seen.push_back(ev); });
+    BOOST_TEST(pushed.digest == "sha256:dd");
+    BOOST_TEST(pushed.size == 527u);
+    BOOST_TEST(seen.size() == 2u);
+    const auto head = f.heads.back();
+    BOOST_TEST(target_of(head) == "/v1.41/images/127.0.0.1:5999/app/push?tag=t1");
+    BOOST_TEST(detail::base64_decode(header_of(head, "X-Registry-Auth")).value() ==
+               R"({"username":"u","password":"p","serveraddress":"127.0.0.1:5999"})");
+}
+
+BOOST_AUTO_TEST_CASE(anonymous_pushes_send_an_empty_auth_and_pulls_none) {
+    fake_engine f;
+    f.extra = [](const std::string& target, const std::string&) {
+        if (target.find("/push") != std::string::npos)
+            return ndjson_answer(R"({"progressDetail":{},"aux":{"Tag":"t","Digest":"sha256:ee","Size":1}})" "\n");
+        if (target.find("/images/create") != std::string::npos) return ndjson_answer(R"({"status":"Digest: x"})" "\n");
+        return answer(200, R"({"Id":"sha256:1"})");
+    };
+    f.start();
+    temp_tree home;
+    docker_engine::options o;
+    o.docker_config = home / "absent.json";
+    auto e = f.engine(o);
+    e.push(image_ref::parse("127.0.0.1:5999/app:t"), {});
+    BOOST_TEST(header_of(f.heads.back(), "X-Registry-Auth") == "e30=");
+    e.pull(image_ref::parse("127.0.0.1:5999/app:t"), {});
+    BOOST_TEST(header_of(f.heads.back(), "X-Registry-Auth").empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_error_inside_a_pull_stream_is_classified) {
+    fake_engine f;
+    f.extra = [](const std::string& target, const std::string&) {
+        if (target.find("/images/create") != std::string::npos)
+            return ndjson_answer(R"({"status":"Trying to pull"})" "\n"
+                                 R"({"errorDetail":{"message":"reading manifest t1 in x: manifest unknown"},)"
+                                 R"("error":"reading manifest t1 in x: manifest unknown"})" "\n");
+        return answer(404, R"({"message":"No such image"})");
+    };
+    f.start();
+    auto e = f.engine();
+    const auto err = error_of([&] { e.pull(image_ref::parse("127.0.0.1:5999/x:t1"), {}); });
+    BOOST_TEST(err.value() == errc::not_found);
+    BOOST_TEST(contains(err.what(), "pulling 127.0.0.1:5999/x:t1"));
+    BOOST_TEST(contains(err.what(), "manifest unknown"));
+    // so "exists, else pull" says no, as Docker's 404 does
+    BOOST_TEST(!e.image_exists(image_ref::parse("127.0.0.1:5999/x:t1"), lookup::local_then_pull));
+}
+
+BOOST_AUTO_TEST_CASE(a_stream_of_garbage_is_a_parse_error) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) { return ndjson_answer("{\"status\":\"ok\"}\n<html>oops</html>\n"); };
+    f.start();
+    auto e = f.engine();
+    BOOST_TEST(error_of([&] { e.pull(image_ref::parse("x:1"), {}); }).value() == errc::parse_error);
+}
+
+BOOST_AUTO_TEST_CASE(engine_errors_name_the_operation_and_the_engine) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) {
+        return answer(500, R"({"message":"layer store is corrupt"})");
+    };
+    f.start();
+    const auto e = error_of([&] { f.engine().image_exists(image_ref::parse("a:1"), lookup::local); });
+    BOOST_TEST(e.value() == errc::server_error);
+    BOOST_TEST(e.http_status().value() == 500);
+    BOOST_TEST(std::string(e.what()) == "inspecting image docker.io/library/a:1 on unix socket " +
+                                            (f.dir / "engine.sock").string() + ": HTTP 500: layer store is corrupt");
+}
+
+BOOST_AUTO_TEST_CASE(the_registry_lookup_is_a_hook_and_never_pulls) {
+    fake_engine f;
+    f.extra = [](const std::string&, const std::string&) { return answer(404, R"({"message":"No such image"})"); };
+    f.start();
+    auto e = f.engine();
+    const auto ref = image_ref::parse("127.0.0.1:5999/x:t1");
+    BOOST_TEST(error_of([&] { e.image_exists(ref, lookup::local_then_registry); }).value() == errc::invalid_argument);
+    std::vector<std::string> asked;
+    docker_engine::options o;
+    o.registry = [&](const image_ref& r, std::stop_token) {
+        asked.push_back(r.str());
+        return true;
+    };
+    auto e2 = f.engine(o);
+    BOOST_TEST(e2.image_exists(ref, lookup::local_then_registry));
+    BOOST_TEST(asked == std::vector<std::string>{"127.0.0.1:5999/x:t1"});
+    for (const auto& t : f.targets()) BOOST_TEST(!contains(t, "/images/create"));
+}
+
+BOOST_AUTO_TEST_CASE(label_filters_need_a_key) {
+    fake_engine f;
+    f.start();
+    auto e = f.engine();
+    BOOST_TEST(error_of([&] { e.images({"=v"}); }).value() == errc::invalid_argument);
+    BOOST_TEST(error_of([&] { e.images({""}); }).value() == errc::invalid_argument);
+}
