@@ -32,7 +32,7 @@ BOOST_AUTO_TEST_SUITE(variables)
 BOOST_AUTO_TEST_CASE(openhands_names_are_defined) {
     template_inputs in;
     in.base_image = "python:3.12";
-    in.from = build_from::versioned;
+    in.plan = plan_kind::versioned;
     in.extra_deps = "pip install x";
     const auto out = render(
         "FROM {{base_image}}|{{#build_from_scratch}}S{{/build_from_scratch}}"
@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(an_unknown_variable_is_an_error_naming_template_and_line) {
 
 BOOST_AUTO_TEST_CASE(a_typo_in_a_section_this_plan_skips_is_still_caught) {
     template_inputs in;
-    in.from = build_from::lock;
+    in.plan = plan_kind::lock;
     const auto e = error_of("FROM {{base_image}}\n{{#build_from_scratch}}\nRUN {{sytem_setup}}\n{{/build_from_scratch}}\n", in);
     BOOST_TEST(contains(e, "line 3: unknown variable 'sytem_setup'"), e);
 }
@@ -110,25 +110,32 @@ BOOST_AUTO_TEST_CASE(an_oversized_template_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(plan_names_parse_and_others_are_refused) {
-    BOOST_TEST((parse_build_from("versioned") == build_from::versioned));
-    BOOST_CHECK_THROW(parse_build_from("reuse"), error);
+    BOOST_TEST((parse_build_plan("versioned") == plan_kind::versioned));
+    BOOST_CHECK_THROW(parse_build_plan("reuse"), error);
+    BOOST_CHECK_THROW(parse_build_plan("Scratch"), error);
+}
+
+BOOST_AUTO_TEST_CASE(the_reuse_plan_has_no_dockerfile) {
+    template_inputs in;
+    in.plan = plan_kind::reuse;
+    BOOST_TEST(contains(error_of("FROM x", in), "reuse plan builds nothing"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(default_template)
 
-template_inputs inputs(build_from f, std::string extra = {}) {
+template_inputs inputs(plan_kind f, std::string extra = {}) {
     template_inputs in;
     in.base_image = "local/busybox:1";
-    in.from = f;
+    in.plan = f;
     in.extra_deps = std::move(extra);
     in.lock_files = {"deps.lock"};
     return in;
 }
 
 BOOST_AUTO_TEST_CASE(scratch_has_system_setup_dependencies_and_source) {
-    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(build_from::scratch));
+    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(plan_kind::scratch));
     BOOST_TEST(contains(out, "FROM local/busybox:1\n"));
     BOOST_TEST(contains(out, "# System setup"));
     BOOST_TEST(contains(out, "COPY lock/ /rtb/lock/"));
@@ -137,7 +144,7 @@ BOOST_AUTO_TEST_CASE(scratch_has_system_setup_dependencies_and_source) {
 }
 
 BOOST_AUTO_TEST_CASE(versioned_skips_system_setup_and_reinstalls_dependencies) {
-    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(build_from::versioned, "echo x"));
+    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(plan_kind::versioned, "echo x"));
     BOOST_TEST(!contains(out, "# System setup"));
     BOOST_TEST(contains(out, "COPY lock/ /rtb/lock/"));
     BOOST_TEST(contains(out, "RUN echo x\n"));
@@ -146,7 +153,7 @@ BOOST_AUTO_TEST_CASE(versioned_skips_system_setup_and_reinstalls_dependencies) {
 }
 
 BOOST_AUTO_TEST_CASE(lock_only_replaces_the_source) {
-    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(build_from::lock, "echo x"));
+    const auto out = render_dockerfile(default_dockerfile_template(), "default", inputs(plan_kind::lock, "echo x"));
     BOOST_TEST(!contains(out, "# System setup"));
     BOOST_TEST(!contains(out, "COPY lock/"));
     BOOST_TEST(!contains(out, "echo x"));  // extra deps are in the lock image already
@@ -154,7 +161,7 @@ BOOST_AUTO_TEST_CASE(lock_only_replaces_the_source) {
 }
 
 BOOST_AUTO_TEST_CASE(without_lock_files_nothing_is_copied_from_lock) {
-    auto in = inputs(build_from::scratch);
+    auto in = inputs(plan_kind::scratch);
     in.lock_files.clear();
     const auto out = render_dockerfile(default_dockerfile_template(), "default", in);
     BOOST_TEST(!contains(out, "COPY lock/"));

@@ -47,7 +47,7 @@ std::size_t build_folders_in(const std::filesystem::path& dir) {
 BOOST_FIXTURE_TEST_SUITE(layout, runtime_fixture)
 
 BOOST_AUTO_TEST_CASE(dockerfile_lock_files_and_filtered_source) {
-    const auto ctx = runtime_build_context(spec, build_from::scratch, spec.base_image);
+    const auto ctx = runtime_build_context(spec, plan_kind::scratch, spec.base_image);
     const std::vector<std::string> want{"Dockerfile",      "lock/deps.lock", "lock/more.lock", "source/.dockerignore",
                                         "source/bin/run", "source/lib/x.sh"};
     BOOST_TEST(files_of(ctx) == want, boost::test_tools::per_element());
@@ -56,7 +56,7 @@ BOOST_AUTO_TEST_CASE(dockerfile_lock_files_and_filtered_source) {
 }
 
 BOOST_AUTO_TEST_CASE(a_versioned_build_renders_from_the_image_it_starts_from) {
-    const auto ctx = runtime_build_context(spec, build_from::versioned, "ghcr.io/x/runtime:oh_v0.1.0_abc");
+    const auto ctx = runtime_build_context(spec, plan_kind::versioned, "ghcr.io/x/runtime:oh_v0.1.0_abc");
     for (const auto& e : ctx.entries()) {
         if (e.path != "Dockerfile") continue;
         BOOST_TEST(e.bytes->find("FROM ghcr.io/x/runtime:oh_v0.1.0_abc\n") != std::string::npos);
@@ -64,10 +64,26 @@ BOOST_AUTO_TEST_CASE(a_versioned_build_renders_from_the_image_it_starts_from) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_plan_from_plan_build_gives_kind_and_from_image) {
+    tag_set tags;
+    tags.repository = "reg/rt";
+    tags.source = "src";
+    tags.lock = "lck";
+    tags.versioned = "ver";
+    const auto plan = plan_build(tags, spec.base_image, {.source = false, .lock = true, .versioned = true}, false);
+    const auto ctx = runtime_build_context(spec, plan);
+    for (const auto& e : ctx.entries())
+        if (e.path == "Dockerfile") {
+            BOOST_TEST(e.bytes->find("FROM reg/rt:lck\n") != std::string::npos);
+            BOOST_TEST(e.bytes->find("COPY lock/") == std::string::npos);
+        }
+    BOOST_CHECK_THROW(runtime_build_context(spec, plan_build(tags, "b", {.source = true}, false)), error);
+}
+
 BOOST_AUTO_TEST_CASE(a_custom_template_and_its_variables) {
     spec.dockerfile_template = "FROM {{base_image}}\nLABEL team={{team}}\n";
     spec.template_vars = {{"team", "sandbox"}};
-    const auto ctx = runtime_build_context(spec, build_from::lock, "img");
+    const auto ctx = runtime_build_context(spec, plan_kind::lock, "img");
     for (const auto& e : ctx.entries())
         if (e.path == "Dockerfile") BOOST_TEST(*e.bytes == "FROM img\nLABEL team=sandbox\n");
 }
@@ -76,14 +92,14 @@ BOOST_AUTO_TEST_CASE(a_template_error_names_the_template_given) {
     spec.dockerfile_template = "FROM {{base_image}}\n{{#build_from_lock}}\n";
     runtime_context_options o;
     o.template_name = "my.Dockerfile.mustache";
-    BOOST_CHECK_EXCEPTION(runtime_build_context(spec, build_from::lock, "img", o), error, [](const error& e) {
+    BOOST_CHECK_EXCEPTION(runtime_build_context(spec, plan_kind::lock, "img", o), error, [](const error& e) {
         return std::string(e.what()).find("template my.Dockerfile.mustache: line 2") != std::string::npos;
     });
 }
 
 BOOST_AUTO_TEST_CASE(two_lock_files_with_one_name_are_refused_naming_both) {
     spec.lock_files.push_back(locks.file("other/deps.lock", "x\n"));
-    BOOST_CHECK_EXCEPTION(runtime_build_context(spec, build_from::scratch, "img"), error, [&](const error& e) {
+    BOOST_CHECK_EXCEPTION(runtime_build_context(spec, plan_kind::scratch, "img"), error, [&](const error& e) {
         const std::string m = e.what();
         return m.find((locks / "deps.lock").string()) != std::string::npos &&
                m.find((locks / "other/deps.lock").string()) != std::string::npos;
@@ -91,7 +107,7 @@ BOOST_AUTO_TEST_CASE(two_lock_files_with_one_name_are_refused_naming_both) {
 }
 
 BOOST_AUTO_TEST_CASE(the_stream_reads_the_source_where_it_is_no_copy) {
-    const auto ctx = runtime_build_context(spec, build_from::scratch, "img");
+    const auto ctx = runtime_build_context(spec, plan_kind::scratch, "img");
     for (const auto& e : ctx.entries()) {
         if (e.path == "source/bin/run") {
             BOOST_TEST((e.from == content_from::tree));
@@ -110,7 +126,7 @@ BOOST_AUTO_TEST_CASE(a_build_folder_holds_the_context_and_goes_away_with_its_own
     temp_tree parent;
     std::filesystem::path where;
     {
-        const auto ctx = runtime_build_context(spec, build_from::scratch, "img");
+        const auto ctx = runtime_build_context(spec, plan_kind::scratch, "img");
         build_folder folder(ctx, parent.root());
         where = folder.path();
         BOOST_TEST(std::filesystem::is_regular_file(where / "Dockerfile"));
@@ -127,7 +143,7 @@ BOOST_AUTO_TEST_CASE(a_build_folder_holds_the_context_and_goes_away_with_its_own
 
 BOOST_AUTO_TEST_CASE(a_build_folder_that_fails_half_way_is_removed) {
     temp_tree parent;
-    const auto ctx = runtime_build_context(spec, build_from::scratch, "img");
+    const auto ctx = runtime_build_context(spec, plan_kind::scratch, "img");
     std::filesystem::remove(locks / "extra/more.lock");  // vanishes after the context was assembled
     BOOST_CHECK_EXCEPTION(build_folder(ctx, parent.root()), error, [&](const error& e) {
         return std::string(e.what()).find((locks / "extra/more.lock").string()) != std::string::npos;
@@ -137,7 +153,7 @@ BOOST_AUTO_TEST_CASE(a_build_folder_that_fails_half_way_is_removed) {
 
 BOOST_AUTO_TEST_CASE(a_moved_build_folder_is_removed_once_by_its_new_owner) {
     temp_tree parent;
-    const auto ctx = runtime_build_context(spec, build_from::lock, "img");
+    const auto ctx = runtime_build_context(spec, plan_kind::lock, "img");
     std::filesystem::path where;
     {
         build_folder outer = [&] {

@@ -254,8 +254,8 @@ void add_context(CLI::App& app, action& run) {
                 opt.dialect = parse_dockerignore_dialect(o->dialect);
                 opt.walk.jobs = o->jobs;
                 opt.walk.on_skip = warn_skipped();
-                const auto from = parse_build_from(o->plan);
-                const auto ctx = runtime_build_context(spec, from, o->from_image.empty() ? o->base_image : o->from_image,
+                const auto plan = parse_build_plan(o->plan);
+                const auto ctx = runtime_build_context(spec, plan, o->from_image.empty() ? o->base_image : o->from_image,
                                                        opt);
                 if (o->dockerfile_only) {
                     for (const auto& e : ctx.entries())

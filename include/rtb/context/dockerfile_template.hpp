@@ -19,29 +19,16 @@
 
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/plan.hpp"
 
 namespace rtb {
 
-/// The plans that build an image (the fourth plan, reuse, builds nothing).
-enum class build_from {
-    scratch,    ///< on the base image: system setup, dependencies, source
-    versioned,  ///< on the versioned image: dependencies, source
-    lock,       ///< on the lock image: source only
-};
-
-constexpr std::string_view to_string(build_from f) noexcept {
-    switch (f) {
-        case build_from::scratch: return "scratch";
-        case build_from::versioned: return "versioned";
-        case build_from::lock: return "lock";
-    }
-    return "scratch";
-}
-
-inline build_from parse_build_from(std::string_view s) {
-    if (s == "scratch") return build_from::scratch;
-    if (s == "versioned") return build_from::versioned;
-    if (s == "lock") return build_from::lock;
+/// Parses a plan that builds ("scratch", "versioned", "lock"); throws
+/// invalid_argument for anything else (reuse builds nothing).
+inline plan_kind parse_build_plan(std::string_view s) {
+    if (s == "scratch") return plan_kind::scratch;
+    if (s == "versioned") return plan_kind::versioned;
+    if (s == "lock") return plan_kind::lock;
     throw error(errc::invalid_argument,
                 fmt::format("unknown build plan {}: use scratch, versioned or lock", detail::printable(s)));
 }
@@ -49,7 +36,7 @@ inline build_from parse_build_from(std::string_view s) {
 /// What a template sees.
 struct template_inputs {
     std::string base_image;      ///< the image to build FROM for this plan
-    build_from from = build_from::scratch;
+    plan_kind plan = plan_kind::scratch;  ///< scratch, versioned or lock (reuse builds nothing)
     std::string extra_deps;      ///< a shell command installing extra dependencies ("" for none)
     std::vector<std::string> lock_files;  ///< file names under lock_dir in the context
     std::string source_dir = "source";    ///< where the runtime source sits in the context
@@ -213,10 +200,10 @@ inline kainjow::mustache::data template_data(const template_inputs& in) {
     namespace mu = kainjow::mustache;
     mu::data d{mu::data::type::object};
     d.set("base_image", in.base_image);
-    d.set("build_from", std::string(to_string(in.from)));
-    d.set("build_from_scratch", in.from == build_from::scratch);
-    d.set("build_from_versioned", in.from == build_from::versioned);
-    d.set("build_from_lock", in.from == build_from::lock);
+    d.set("build_from", std::string(to_string(in.plan)));
+    d.set("build_from_scratch", in.plan == plan_kind::scratch);
+    d.set("build_from_versioned", in.plan == plan_kind::versioned);
+    d.set("build_from_lock", in.plan == plan_kind::lock);
     // An empty string is "true" in mustache; extra_deps must be false when there are none.
     if (in.extra_deps.empty()) d.set("extra_deps", false);
     else d.set("extra_deps", in.extra_deps);
@@ -250,6 +237,8 @@ inline kainjow::mustache::data template_data(const template_inputs& in) {
 inline std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& in) {
     namespace mu = kainjow::mustache;
     const std::string tname = std::string(name.empty() ? "(template)" : name);
+    if (in.plan == plan_kind::reuse)
+        throw error(errc::invalid_argument, "the reuse plan builds nothing: there is no Dockerfile to render");
     if (text.size() > (std::size_t{1} << 20))
         throw error(errc::invalid_argument,
                     fmt::format("template {}: {} bytes; a Dockerfile template is limited to 1 MiB", tname, text.size()));
@@ -274,10 +263,10 @@ inline std::string render_dockerfile(std::string_view text, std::string_view nam
     std::string out = render(in);
     // Also render the other plans, with and without extra_deps, so a typo in
     // a section this build skips is caught now rather than on another build.
-    for (const auto from : {build_from::scratch, build_from::versioned, build_from::lock}) {
+    for (const auto plan : {plan_kind::scratch, plan_kind::versioned, plan_kind::lock}) {
         for (const bool extra : {false, true}) {
             template_inputs probe = in;
-            probe.from = from;
+            probe.plan = plan;
             probe.extra_deps = extra ? (in.extra_deps.empty() ? std::string("true") : in.extra_deps) : std::string();
             if (probe.lock_files.empty()) probe.lock_files.push_back("example.lock");
             render(probe);

@@ -25,6 +25,7 @@
 #include "rtb/context/dockerignore.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/plan.hpp"
 #include "rtb/runtime_spec.hpp"
 
 namespace rtb {
@@ -37,18 +38,18 @@ struct runtime_context_options {
     walk_options walk;
 };
 
-/// Assembles the context that builds `spec` with plan `from` on image
+/// Assembles the context that builds `spec` with plan `plan` on image
 /// `from_image` (the base image for scratch, the versioned or lock image
-/// otherwise): "Dockerfile" rendered from spec.dockerfile_template (or the
+/// otherwise; build_plan::from_image): "Dockerfile" rendered from spec.dockerfile_template (or the
 /// default template) with spec.template_vars, "lock/<name>" for each lock
 /// file, and "source/..." for the source tree. Throws invalid_argument for
 /// two lock files with the same name or a template problem.
-inline build_context runtime_build_context(const runtime_spec& spec, build_from from, std::string_view from_image,
+inline build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, std::string_view from_image,
                                            const runtime_context_options& options = {}) {
     build_context ctx;
     template_inputs in;
     in.base_image = std::string(from_image);
-    in.from = from;
+    in.plan = plan;
     in.extra_deps = spec.extra_deps;
     in.runtime_version = spec.runtime_version;
     in.vars = spec.template_vars;
@@ -72,6 +73,13 @@ inline build_context runtime_build_context(const runtime_spec& spec, build_from 
     ign.dialect = options.dialect;
     ctx.add_tree(spec.source_dir, in.source_dir, dockerignore::for_context(spec.source_dir, ign), options.walk);
     return ctx;
+}
+
+/// The context for a plan from plan_build(): its kind and FROM image.
+/// Throws invalid_argument for the reuse plan (nothing to build).
+inline build_context runtime_build_context(const runtime_spec& spec, const build_plan& plan,
+                                           const runtime_context_options& options = {}) {
+    return runtime_build_context(spec, plan.kind, plan.from_image, options);
 }
 
 /// A temporary build folder holding a context: created under `parent`
