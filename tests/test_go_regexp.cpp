@@ -99,6 +99,19 @@ BOOST_AUTO_TEST_CASE(groups_alternation_and_repetition) {
     BOOST_TEST(m("^a*?b??$", "aa"));
 }
 
+BOOST_AUTO_TEST_CASE(literal_prefix_and_suffix_checks_agree_with_the_vm) {
+    // anchored literals are checked as bytes before the VM runs
+    BOOST_TEST(m("^abc[^/]*\\.py$", "abcx.py"));
+    BOOST_TEST(!m("^abc[^/]*\\.py$", "abx.py"));
+    BOOST_TEST(!m("^abc[^/]*\\.py$", "abcx.pyc"));
+    BOOST_TEST(m("^abc$", "abc"));
+    BOOST_TEST(!m("^abc$", "ab"));
+    BOOST_TEST(m("\\.py", "x.py.bak"));   // not anchored: no suffix to require
+    BOOST_TEST(m("^a|b$", "xb"));           // alternation at the top: nothing required
+    BOOST_TEST(m("^(ab)?c$", "c"));
+    BOOST_TEST(m("^\u00e9t\u00e9$", "\u00e9t\u00e9"));  // multi-byte literals
+}
+
 BOOST_AUTO_TEST_CASE(invalid_utf8_in_the_text_reads_as_replacement_characters) {
     BOOST_TEST(m("^a.b$", "a\xff" "b"));
     BOOST_TEST(m("^a\xef\xbf\xbd" "b$", "a\xff" "b"));

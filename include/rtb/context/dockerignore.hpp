@@ -5,6 +5,7 @@
 // the context list, the context tar and the fast tree digest share it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -177,6 +178,12 @@ private:
     struct memo {
         std::shared_mutex mutex;
         std::unordered_map<std::string, bits> dirs;
+        // never reused, unlike an address: tells a thread's cached entry apart
+        const std::uint64_t id = next_id();
+        static std::uint64_t next_id() {
+            static std::atomic<std::uint64_t> n{0};
+            return ++n;
+        }
     };
 
     std::vector<dockerignore_pattern> patterns_;
@@ -481,8 +488,22 @@ inline bool dockerignore::matches(std::string_view path) const {
         // 20.10's PatternMatcher.Matches is the single-parent rule.
         return matches_single_parent(path);
     }
-    const std::string parent = detail::go::dir(path);
-    const bits* up = parent == "." ? nullptr : &ancestor_bits(parent);
+    // Files come directory by directory: remember the last parent per thread.
+    struct last_parent {
+        std::uint64_t memo_id = 0;
+        std::string path;
+        const bits* up = nullptr;
+    };
+    thread_local last_parent last;
+    const bits* up = nullptr;
+    const auto slash = path.rfind('/');
+    if (last.memo_id == memo_->id && slash != std::string_view::npos && path.substr(0, slash) == last.path) {
+        up = last.up;
+    } else {
+        const std::string parent = detail::go::dir(path);
+        up = parent == "." ? nullptr : &ancestor_bits(parent);
+        last = {memo_->id, parent, up};
+    }
     bool matched = false;
     for (std::size_t i = 0; i < patterns_.size(); ++i) {
         const auto& p = patterns_[i];

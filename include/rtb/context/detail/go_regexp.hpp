@@ -72,9 +72,14 @@ private:
         op code;
         std::uint32_t a = 0, b = 0;
     };
+    bool run(std::string_view text) const;
+
     std::vector<instr> prog_;
     std::vector<char_class> classes_;
     bool anchored_start_ = false;  // program begins with begin_text: only try position 0
+    // Literal text every match must start / end with (UTF-8), from a
+    // top-level "^lit..." / "...lit$": a cheap rejection before the VM.
+    std::string required_prefix_, required_suffix_;
 
     friend class regexp_parser;
 };
@@ -600,6 +605,30 @@ private:
         gen(root, re);
         emit(re, {op::match, 0, 0});
         re.anchored_start_ = !re.prog_.empty() && re.prog_[0].code == op::begin_text;
+        required_literals(root, re);
+    }
+
+    // A single-rune class that is not U+FFFD (which also stands for any
+    // invalid byte, so it cannot be compared as bytes).
+    bool literal_rune(int id, char32_t& r) const {
+        const node& n = nodes_[static_cast<std::size_t>(id)];
+        if (n.k != kind::cls || n.ranges.size() != 1 || n.ranges[0].first != n.ranges[0].second) return false;
+        r = n.ranges[0].first;
+        return r != rune_error;
+    }
+    void required_literals(int root, regexp& re) const {
+        const node& n = nodes_[static_cast<std::size_t>(root)];
+        if (n.k != kind::concat) return;
+        const auto& subs = n.subs;
+        char32_t r = 0;
+        if (!subs.empty() && nodes_[static_cast<std::size_t>(subs.front())].k == kind::begin_text) {
+            for (std::size_t i = 1; i < subs.size() && literal_rune(subs[i], r); ++i) append_rune(re.required_prefix_, r);
+        }
+        if (!subs.empty() && nodes_[static_cast<std::size_t>(subs.back())].k == kind::end_text) {
+            std::vector<char32_t> tail;
+            for (std::size_t i = subs.size() - 1; i-- > 0 && literal_rune(subs[i], r);) tail.push_back(r);
+            for (auto it = tail.rbegin(); it != tail.rend(); ++it) append_rune(re.required_suffix_, *it);
+        }
     }
 
     std::string_view whole_;
@@ -622,6 +651,11 @@ inline bool regexp::compile(std::string_view expr, regexp& out, regexp_error& er
 }
 
 inline bool regexp::match(std::string_view text) const {
+    if (!text.starts_with(required_prefix_) || !text.ends_with(required_suffix_)) return false;
+    return run(text);
+}
+
+inline bool regexp::run(std::string_view text) const {
     // Pike VM over runes; threads deduplicated per position, so the work is
     // O(text length x program size) whatever the pattern.
     struct scratch {
