@@ -419,6 +419,17 @@ BOOST_AUTO_TEST_CASE(a_malformed_extra_pattern_names_the_option_and_its_position
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_dockerignore_over_64_mib_is_refused) {
+    temp_tree t;
+    std::string big;
+    big.reserve((65u << 20) + 16);
+    while (big.size() < (65u << 20)) big += "some/pattern/*.tmp\n";
+    t.file(".dockerignore", big);
+    BOOST_CHECK_EXCEPTION(ls(t), error, [](const error& e) {
+        return std::string(e.what()).find("larger than 64 MiB") != std::string::npos;
+    });
+}
+
 BOOST_AUTO_TEST_CASE(a_dockerignore_that_is_a_directory_is_an_io_error_naming_it) {
     temp_tree t;
     t.dir(".dockerignore");

@@ -275,6 +275,21 @@ class Hash(Tree):
         self.assertIn(".dockerignore:1:", r.stderr.decode())
 
 
+class Tags(Tree):
+    def test_template_variables_change_the_tags(self):
+        src = self.dir("src")
+        write(src, "a", "a")
+        base = ["tags", "--strategy", "content", "--oh-version", "1", "--base-image", "busybox:1", "--source", src]
+        plain = run(*base).stdout
+        one = run(*base, "--var", "owner=a").stdout
+        two = run(*base, "--var", "owner=b").stdout
+        self.assertEqual(len({plain, one, two}), 3)
+        self.assertEqual(run(*base, "--var", "owner=a").stdout, one)
+        r = run(*base, "--var", "novalue", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is not NAME=VALUE", r.stderr.decode())
+
+
 class Runtime(Tree):
     def setUp(self):
         super().setUp()
