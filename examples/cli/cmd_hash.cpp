@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "rtb/context/dockerignore.hpp"
 #include "rtb/hash/dirhash.hpp"
 #include "rtb/hash/tree_digest.hpp"
 
@@ -24,7 +25,9 @@ void add_hash(CLI::App& app, action& run) {
     cmd->add_flag("--dirhash", o->dirhash,
                   "The Dirhash Standard 0.1 (name+data, symlinks followed), identical to dirhash-python");
     cmd->add_option("--algorithm", o->algorithm, "xxh3 (fast digest default), md5 (--dirhash default), sha256, ...");
-    one_value_each(cmd->add_option("--ignore", o->ignore, "A gitignore-style pattern to leave out (repeatable)"));
+    one_value_each(cmd->add_option("--ignore", o->ignore,
+                                   "A pattern to leave out (repeatable): gitignore-style with --dirhash, else "
+                                   ".dockerignore syntax applied after DIR/.dockerignore"));
     cmd->add_option("--jobs,-j", o->jobs, "Threads to hash with (default: every core)");
     cmd->add_flag("--no-stat-cache", o->no_stat_cache, "Read every file even if the stat cache knows it");
     cmd->callback([o, &run] {
@@ -58,7 +61,10 @@ void add_hash(CLI::App& app, action& run) {
                     const auto scope = tree_digest_scope(o->dir, algorithm);
                     opt.cache = &cache.emplace(stat_cache::default_file(scope), scope);
                 }
-                d = tree_digest(o->dir, ignore_patterns(o->ignore), opt);
+                // exactly what a build of DIR sends: its .dockerignore, then --ignore
+                dockerignore_options ign;
+                ign.extra_patterns = o->ignore;
+                d = tree_digest(o->dir, dockerignore::for_context(o->dir, ign), opt);
             }
             if (cache) {
                 try {

@@ -35,6 +35,7 @@ void add_tags(CLI::App& app, action& run) {
         std::vector<std::string> build_args;
         std::string platform;
         std::string template_file;
+        std::vector<std::string> vars;
         bool json = false;
         bool no_stat_cache = false;
         bool no_browser = false;
@@ -52,6 +53,7 @@ void add_tags(CLI::App& app, action& run) {
     one_value_each(cmd->add_option("--build-arg", o->build_args, "K=V build argument (repeatable; hashed)"));
     cmd->add_option("--platform", o->platform, "Target platform, e.g. linux/amd64 (hashed)");
     cmd->add_option("--template", o->template_file, "A custom Dockerfile template (hashed)");
+    one_value_each(cmd->add_option("--var", o->vars, "NAME=VALUE for the template (repeatable; hashed)"));
     cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False (changes the lock hash)");
     cmd->add_flag("--json", o->json, "Print a JSON object with full image names");
     cmd->add_flag("--no-stat-cache", o->no_stat_cache, "Read every source file even if the stat cache knows it");
@@ -74,6 +76,12 @@ void add_tags(CLI::App& app, action& run) {
                 spec.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
             }
             if (!o->template_file.empty()) spec.dockerfile_template = read_text_file(o->template_file);
+            for (const auto& kv : o->vars) {
+                const auto eq = kv.find('=');
+                if (eq == std::string::npos || eq == 0)
+                    throw error(errc::invalid_argument, fmt::format("--var {} is not NAME=VALUE", detail::printable(kv)));
+                spec.template_vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+            }
 
             tag_set t;
             if (o->strategy == "openhands") {

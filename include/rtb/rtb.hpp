@@ -17,6 +17,16 @@
 #include "rtb/hash/tree_digest.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
+#include "rtb/context/base64_stream.hpp"
+#include "rtb/context/build_context.hpp"
+#include "rtb/context/byte_source.hpp"
+#include "rtb/context/directory_context.hpp"
+#include "rtb/context/dockerfile_template.hpp"
+#include "rtb/context/dockerignore.hpp"
+#include "rtb/context/gzip_stream.hpp"
+#include "rtb/context/runtime_context.hpp"
+#include "rtb/context/tar_stream.hpp"
+
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/tags/tag_rules.hpp"

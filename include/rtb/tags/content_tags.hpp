@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "rtb/context/dockerignore.hpp"
 #include "rtb/hash/file_hash.hpp"
 #include "rtb/hash/tree_digest.hpp"
 #include "rtb/runtime_spec.hpp"
@@ -18,7 +19,8 @@ namespace rtb {
 ///  - versioned: `rtb_v{V}_{base image spelled}` (as OpenHands spells it);
 ///  - lock: `rtb_v{V}_{b36(XXH3-128 of the base image, each lock file's
 ///    content digest and every extra input)}`;
-///  - source: `{lock}_{b36(fast tree digest of the source)}`.
+///  - source: `{lock}_{b36(fast tree digest of the source)}`, over exactly
+///    the files a build sends: the source's own .dockerignore applies.
 /// Unlike openhands_tags, every input is always hashed.
 class content_tags {
 public:
@@ -65,7 +67,7 @@ public:
             cache.emplace(stat_cache::default_file(scope), scope);
             o.cache = &*cache;
         }
-        const digest d = tree_digest(spec.source_dir, o);
+        const digest d = tree_digest(spec.source_dir, dockerignore::for_context(spec.source_dir), o);
         if (cache) {
             try {
                 cache->save();

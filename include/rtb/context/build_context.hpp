@@ -1,0 +1,343 @@
+// rtb::build_context: the entries a build sends, gathered without copying a
+// byte: a context directory as the docker CLI sends it, or a "virtual"
+// context assembled from several trees on disk and files held in memory
+// (runtime source + lock files + a rendered Dockerfile). It can be streamed
+// as a tar (tar_stream.hpp) or written out as a folder.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "rtb/context/dockerignore.hpp"
+#include "rtb/detail/posix.hpp"
+#include "rtb/error.hpp"
+#include "rtb/hash/tree_walk.hpp"
+
+namespace rtb {
+
+/// Where a context file's bytes come from.
+enum class content_from : std::uint8_t {
+    none,    ///< directories and symlinks
+    tree,    ///< a file below one of the context's roots (opened without following links)
+    file,    ///< a file named by the caller (a lock file; links followed)
+    memory,  ///< bytes held by the context (a rendered Dockerfile)
+};
+
+/// One entry of a build context.
+struct context_entry {
+    std::string path;  ///< in the context: relative, '/'-separated, cleaned
+    entry_kind kind = entry_kind::file;
+    bool executable = false;  ///< files: any execute bit at the source (the tar writes 0755, else 0644)
+    std::string link_target;  ///< symlinks: the target, as stored
+
+    content_from from = content_from::none;
+    std::size_t root = 0;                      ///< tree: index into roots()
+    std::string source;                        ///< tree: path below the root; file: the file's path
+    std::shared_ptr<const std::string> bytes;  ///< memory
+};
+
+/// A root a tree entry's file is read from: its path (for messages) and an
+/// open directory descriptor (so a changed working directory does not matter).
+struct context_root {
+    std::filesystem::path path;
+    std::shared_ptr<detail::unique_fd> fd;
+};
+
+/// An immutable, sorted view of a build context, shared by the streams
+/// reading it.
+struct context_snapshot {
+    std::vector<context_entry> entries;  ///< sorted bytewise by path
+    std::vector<context_root> roots;
+};
+
+class build_context {
+public:
+    build_context() = default;
+
+    /// A context directory exactly as the docker CLI sends it: walk_tree with
+    /// `filter` (normally dockerignore::for_context(dir)). Directory entries
+    /// are kept as the walk lists them: an excluded directory the walk only
+    /// entered for an exception is not listed itself, as in Docker.
+    template <PathFilter F>
+    static build_context from_directory(const std::filesystem::path& dir, const F& filter, const walk_options& walk = {}) {
+        build_context c;
+        c.complete_parents_ = false;
+        c.add_tree(dir, "", filter, walk);
+        return c;
+    }
+
+    /// Adds the entries of the tree at `root` that `filter` keeps, under
+    /// `prefix` ("" for the context's top). Symlinks are entries, never followed.
+    template <PathFilter F>
+    void add_tree(const std::filesystem::path& root, std::string_view prefix, const F& filter,
+                  const walk_options& walk = {}) {
+        const std::string pre = prefix.empty() ? std::string() : checked_path(prefix);
+        auto fd = std::make_shared<detail::unique_fd>(detail::open_root_dir(root));
+        const std::size_t index = roots_.size();
+        roots_.push_back({root, std::move(fd)});
+        if (!pre.empty()) add_parents(pre + "/x");
+        if (!pre.empty()) add_dir(pre);
+        for (auto& e : walk_tree(root, filter, walk)) {
+            context_entry c;
+            c.path = pre.empty() ? e.path : pre + "/" + e.path;
+            c.kind = e.kind;
+            add_parents(c.path);
+            if (e.kind == entry_kind::directory) {
+                add_dir(c.path);
+                continue;
+            }
+            c.executable = e.kind == entry_kind::file && e.executable();
+            if (e.kind == entry_kind::file) {
+                c.from = content_from::tree;
+                c.root = index;
+                c.source = std::move(e.path);
+            } else if (e.kind == entry_kind::symlink) {
+                c.link_target = std::move(e.link_target);
+            }
+            push(std::move(c));
+        }
+        snapshot_.reset();
+    }
+
+    /// Adds the file at `source` (symlinks followed) as `path`; its execute
+    /// bit is kept. Throws when it is missing or not a regular file.
+    void add_file(std::string_view path, const std::filesystem::path& source) {
+        struct stat st {};
+        if (::stat(source.c_str(), &st) != 0) detail::throw_io("stat", source.string());
+        if (!S_ISREG(st.st_mode))
+            throw error(errc::invalid_argument,
+                        fmt::format("{} is not a regular file", detail::printable(source.string())));
+        context_entry c;
+        c.path = checked_path(path);
+        c.kind = entry_kind::file;
+        c.executable = (st.st_mode & 0111) != 0;
+        c.from = content_from::file;
+        c.source = source.string();
+        add_parents(c.path);
+        push(std::move(c));
+        snapshot_.reset();
+    }
+
+    /// Adds `content` as the file `path`.
+    void add_bytes(std::string_view path, std::string content, bool executable = false) {
+        context_entry c;
+        c.path = checked_path(path);
+        c.kind = entry_kind::file;
+        c.executable = executable;
+        c.from = content_from::memory;
+        c.bytes = std::make_shared<const std::string>(std::move(content));
+        add_parents(c.path);
+        push(std::move(c));
+        snapshot_.reset();
+    }
+
+    /// Adds a symbolic link `path` -> `target` (stored as given).
+    void add_symlink(std::string_view path, std::string target) {
+        context_entry c;
+        c.path = checked_path(path);
+        c.kind = entry_kind::symlink;
+        c.link_target = std::move(target);
+        add_parents(c.path);
+        push(std::move(c));
+        snapshot_.reset();
+    }
+
+    /// The entries, sorted bytewise by path. Throws invalid_argument when two
+    /// entries share a path or an entry sits below a file or a symlink.
+    std::shared_ptr<const context_snapshot> snapshot() const {
+        if (snapshot_) return snapshot_;
+        auto s = std::make_shared<context_snapshot>();
+        s->entries = entries_;
+        s->roots = roots_;
+        std::sort(s->entries.begin(), s->entries.end(),
+                  [](const context_entry& a, const context_entry& b) { return a.path < b.path; });
+        // duplicates (a directory added twice is fine) and entries below non-directories
+        std::vector<context_entry> out;
+        out.reserve(s->entries.size());
+        for (auto& e : s->entries) {
+            if (!out.empty() && out.back().path == e.path) {
+                if (out.back().kind == entry_kind::directory && e.kind == entry_kind::directory) continue;
+                throw error(errc::invalid_argument,
+                            fmt::format("the build context has two entries named {}", detail::printable(e.path)));
+            }
+            out.push_back(std::move(e));
+        }
+        s->entries = std::move(out);
+        check_no_entry_below_leaf(s->entries);
+        snapshot_ = std::move(s);
+        return snapshot_;
+    }
+
+    const std::vector<context_entry>& entries() const { return snapshot()->entries; }
+
+    /// Writes the context out as a folder `dir` (created if missing; must be
+    /// empty), with the modes the tar would carry (0644/0755 files, 0755
+    /// directories), so packing the folder gives the same tar.
+    void write_to(const std::filesystem::path& dir) const;
+
+private:
+    static std::string checked_path(std::string_view p) {
+        const std::string cleaned = detail::go::clean(p);
+        if (p.empty() || cleaned == "." || cleaned.starts_with("/") || cleaned == ".." || cleaned.starts_with("../") ||
+            cleaned != p || p.find('\0') != std::string_view::npos)
+            throw error(errc::invalid_argument,
+                        fmt::format("{} is not a clean relative path inside a build context", detail::printable(p)));
+        return cleaned;
+    }
+    void push(context_entry e) { entries_.push_back(std::move(e)); }
+    void add_dir(const std::string& p) {
+        if (!dirs_added_.insert(p).second) return;
+        context_entry d;
+        d.path = p;
+        d.kind = entry_kind::directory;
+        push(std::move(d));
+    }
+    // Directory entries for every parent of `path` (deepest first, stopping
+    // at one already added).
+    void add_parents(std::string_view path) {
+        if (!complete_parents_) return;
+        for (auto slash = path.rfind('/'); slash != std::string_view::npos && slash > 0;
+             slash = path.rfind('/', slash - 1)) {
+            const std::string_view parent = path.substr(0, slash);
+            if (dirs_added_.count(parent)) break;
+            add_dir(std::string(parent));
+        }
+    }
+    static void check_no_entry_below_leaf(const std::vector<context_entry>& entries) {
+        // In bytewise order, "a/..." sorts after "a" but possibly after
+        // siblings such as "a-b": look up each entry's parent directly.
+        std::set<std::string_view> leaves;
+        for (const auto& e : entries)
+            if (e.kind != entry_kind::directory) leaves.insert(e.path);
+        for (const auto& e : entries) {
+            std::string_view p = e.path;
+            for (auto slash = p.rfind('/'); slash != std::string_view::npos; slash = p.rfind('/', slash - 1)) {
+                if (leaves.count(p.substr(0, slash)))
+                    throw error(errc::invalid_argument,
+                                fmt::format("the build context has {} below {}, which is not a directory",
+                                            detail::printable(e.path), detail::printable(p.substr(0, slash))));
+                if (slash == 0) break;
+            }
+        }
+    }
+
+    std::vector<context_entry> entries_;
+    std::vector<context_root> roots_;
+    bool complete_parents_ = true;
+    std::set<std::string, std::less<>> dirs_added_;
+    mutable std::shared_ptr<const context_snapshot> snapshot_;
+};
+
+// ---------------------------------------------------------------------------
+
+namespace detail {
+
+/// Opens a context file for reading: below its root without following
+/// links, or the named file. Fills `st`. Throws io_error naming the file.
+inline unique_fd open_context_file(const context_snapshot& s, const context_entry& e, struct stat& st) {
+    unique_fd fd;
+    std::string display;
+    if (e.from == content_from::tree) {
+        const auto& root = s.roots[e.root];
+        display = root.path.string() + "/" + e.source;
+        fd = unique_fd(::openat(root.fd->get(), e.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW));
+    } else {
+        display = e.source;
+        fd = unique_fd(::open(e.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    }
+    if (!fd) throw_io("open", display);
+    if (::fstat(fd.get(), &st) != 0) throw_io("stat", display);
+    if (!S_ISREG(st.st_mode))
+        throw error(errc::io_error, fmt::format("{} is no longer a regular file", printable(display)));
+    return fd;
+}
+
+inline std::string context_file_display(const context_snapshot& s, const context_entry& e) {
+    if (e.from == content_from::tree) return s.roots[e.root].path.string() + "/" + e.source;
+    if (e.from == content_from::file) return e.source;
+    return "(in memory) " + e.path;
+}
+
+}  // namespace detail
+
+inline void build_context::write_to(const std::filesystem::path& dir) const {
+    const auto snap = snapshot();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw error(errc::io_error, fmt::format("cannot create {}: {}", detail::printable(dir.string()), ec.message()));
+    if (!std::filesystem::is_empty(dir, ec) || ec)
+        throw error(errc::invalid_argument,
+                    fmt::format("{} is not an empty directory", detail::printable(dir.string())));
+    const detail::unique_fd out = detail::open_root_dir(dir);
+    auto buf = std::make_unique_for_overwrite<char[]>(1 << 20);
+    for (const auto& e : snap->entries) {
+        const std::string display = dir.string() + "/" + e.path;
+        // parents first (a tree's excluded-but-entered directories are not listed)
+        for (auto slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1)) {
+            const std::string parent = e.path.substr(0, slash);
+            if (::mkdirat(out.get(), parent.c_str(), 0755) != 0 && errno != EEXIST)
+                detail::throw_io("create directory", dir.string() + "/" + parent);
+        }
+        switch (e.kind) {
+            case entry_kind::directory:
+                if (::mkdirat(out.get(), e.path.c_str(), 0755) != 0 && errno != EEXIST)
+                    detail::throw_io("create directory", display);
+                if (::fchmodat(out.get(), e.path.c_str(), 0755, 0) != 0) detail::throw_io("chmod", display);
+                break;
+            case entry_kind::symlink:
+                if (::symlinkat(e.link_target.c_str(), out.get(), e.path.c_str()) != 0)
+                    detail::throw_io("create symbolic link", display);
+                break;
+            case entry_kind::file: {
+                const mode_t mode = e.executable ? 0755 : 0644;
+                detail::unique_fd dst(
+                    ::openat(out.get(), e.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+                if (!dst) detail::throw_io("create", display);
+                if (::fchmod(dst.get(), mode) != 0) detail::throw_io("chmod", display);  // whatever the umask
+                auto write_all = [&](const char* p, std::size_t n) {
+                    while (n > 0) {
+                        const auto w = ::write(dst.get(), p, n);
+                        if (w < 0) {
+                            if (errno == EINTR) continue;
+                            detail::throw_io("write", display);
+                        }
+                        p += w;
+                        n -= static_cast<std::size_t>(w);
+                    }
+                };
+                if (e.from == content_from::memory) {
+                    write_all(e.bytes->data(), e.bytes->size());
+                } else {
+                    struct stat st {};
+                    const auto src = detail::open_context_file(*snap, e, st);
+                    while (true) {
+                        const auto n = ::read(src.get(), buf.get(), std::size_t{1} << 20);
+                        if (n < 0) {
+                            if (errno == EINTR) continue;
+                            detail::throw_io("read", detail::context_file_display(*snap, e));
+                        }
+                        if (n == 0) break;
+                        write_all(buf.get(), static_cast<std::size_t>(n));
+                    }
+                }
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace rtb
