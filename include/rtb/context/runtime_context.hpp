@@ -44,8 +44,13 @@ struct runtime_context_options {
 /// default template) with spec.template_vars, "lock/<name>" for each lock
 /// file, and "source/..." for the source tree. Throws invalid_argument for
 /// two lock files with the same name or a template problem.
-inline build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, std::string_view from_image,
-                                           const runtime_context_options& options = {}) {
+///
+/// `source_filter` decides which source entries are sent; a builder passes
+/// its TagStrategy's, so the tags hash exactly what the image receives. The
+/// default is the source's own .dockerignore.
+template <PathFilter F>
+build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, std::string_view from_image,
+                                    const F& source_filter, const runtime_context_options& options = {}) {
     build_context ctx;
     template_inputs in;
     in.base_image = std::string(from_image);
@@ -69,10 +74,16 @@ inline build_context runtime_build_context(const runtime_spec& spec, plan_kind p
         spec.dockerfile_template ? render_dockerfile(*spec.dockerfile_template, options.template_name, in)
                                  : render_dockerfile(default_dockerfile_template(), "default", in);
     ctx.add_bytes("Dockerfile", dockerfile);
+    ctx.add_tree(spec.source_dir, in.source_dir, source_filter, options.walk);
+    return ctx;
+}
+
+/// The same, sending the source as its own .dockerignore says.
+inline build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, std::string_view from_image,
+                                           const runtime_context_options& options = {}) {
     dockerignore_options ign;
     ign.dialect = options.dialect;
-    ctx.add_tree(spec.source_dir, in.source_dir, dockerignore::for_context(spec.source_dir, ign), options.walk);
-    return ctx;
+    return runtime_build_context(spec, plan, from_image, dockerignore::for_context(spec.source_dir, ign), options);
 }
 
 /// The context for a plan from plan_build(): its kind and FROM image.

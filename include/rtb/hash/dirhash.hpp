@@ -75,6 +75,38 @@ inline std::string dirhash_scope(const std::filesystem::path& root, hash_algorit
 
 // ---------------------------------------------------------------------------
 
+/// Which files a Dirhash includes: the patterns as dirhash-python builds
+/// them (match + ['!' + p for p in ignore], de-duplicated in order; scantree
+/// skips pathspec for exactly ("*",)), matched on the relative path.
+class dirhash_filter {
+public:
+    explicit dirhash_filter(const dirhash_options& o) {
+        std::vector<std::string> patterns;
+        auto add = [&](std::string p) {
+            if (std::find(patterns.begin(), patterns.end(), p) == patterns.end()) patterns.push_back(std::move(p));
+        };
+        for (const auto& m : o.match) add(m);
+        for (const auto& i : o.ignore) add("!" + i);
+        match_all_ = patterns.size() == 1 && patterns[0] == "*";
+        if (!match_all_) spec_ = gitwildmatch_spec(patterns);
+    }
+    bool included(std::string_view relative) const {
+        return match_all_ || spec_.match(gitwildmatch_pattern::decode_path(relative));
+    }
+
+    // As a PathFilter: files (and symlinks) kept as the Dirhash keeps them;
+    // every directory walked but left out as an entry, so a build context
+    // gets a kept file's parents and no directory the Dirhash leaves out.
+    bool excluded(std::string_view path, bool is_dir) const { return is_dir || !included(path); }
+    bool may_include_below(std::string_view) const noexcept { return true; }
+
+private:
+    bool match_all_ = true;
+    gitwildmatch_spec spec_;
+};
+
+static_assert(PathFilter<dirhash_filter>);
+
 namespace detail::dirhash_impl {
 
 struct file_item {
@@ -102,32 +134,9 @@ struct dir_task {
     int depth = 0;
 };
 
-/// The patterns as dirhash-python builds them: match + ['!' + p for p in
-/// ignore], de-duplicated in order; scantree skips pathspec for exactly ("*",).
-class file_filter {
-public:
-    explicit file_filter(const dirhash_options& o) {
-        std::vector<std::string> patterns;
-        auto add = [&](std::string p) {
-            if (std::find(patterns.begin(), patterns.end(), p) == patterns.end()) patterns.push_back(std::move(p));
-        };
-        for (const auto& m : o.match) add(m);
-        for (const auto& i : o.ignore) add("!" + i);
-        match_all_ = patterns.size() == 1 && patterns[0] == "*";
-        if (!match_all_) spec_ = gitwildmatch_spec(patterns);
-    }
-    bool included(std::string_view relative) const {
-        return match_all_ || spec_.match(gitwildmatch_pattern::decode_path(relative));
-    }
-
-private:
-    bool match_all_ = true;
-    gitwildmatch_spec spec_;
-};
-
 /// Reads one directory as scantree does, hashes the included files in it, and
 /// queues its subdirectories.
-inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, const file_filter& filter,
+inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, const dirhash_filter& filter,
                      const dirhash_options& o, const std::string& root_display) {
     const auto display = [&](std::string_view rel) {
         return rel.empty() ? root_display : root_display + "/" + std::string(rel);
@@ -233,7 +242,7 @@ inline digest dirhash(const std::filesystem::path& root, const dirhash_options& 
     struct stat st {};
     if (::fstat(root_fd.get(), &st) != 0) detail::throw_io("stat", root_display);
 
-    const file_filter filter(options);
+    const dirhash_filter filter(options);
     dir_node tree;
     detail::work_queue<dir_task> queue;
     queue.push(dir_task{&tree, "", std::make_shared<const ancestor>(ancestor{st.st_dev, st.st_ino, nullptr}), 0});

@@ -58,6 +58,9 @@ public:
         return h.finish();
     }
 
+    /// Which source files the source tag covers: the source's .dockerignore.
+    dockerignore source_filter(const runtime_spec& spec) const { return dockerignore::for_context(spec.source_dir); }
+
     digest source_hash(const runtime_spec& spec) const {
         tree_digest_options o;
         o.jobs = options_.jobs;
@@ -67,7 +70,7 @@ public:
             cache.emplace(stat_cache::default_file(scope), scope);
             o.cache = &*cache;
         }
-        const digest d = tree_digest(spec.source_dir, dockerignore::for_context(spec.source_dir), o);
+        const digest d = tree_digest(spec.source_dir, source_filter(spec), o);
         if (cache) {
             try {
                 cache->save();

@@ -71,6 +71,11 @@ public:
         return h.finish();
     }
 
+    /// Which source files the source tag covers, as a PathFilter: a build
+    /// sends exactly these, so no file can change the image without changing
+    /// the tag.
+    dirhash_filter source_filter(const runtime_spec&) const { return dirhash_filter(dirhash_options::openhands()); }
+
     /// The Dirhash (md5) of the source tree with OpenHands' ignore patterns.
     digest source_hash(const runtime_spec& spec) const {
         auto o = dirhash_options::openhands();
