@@ -350,7 +350,7 @@ private:
 
     std::optional<registry_credentials> credentials(const image_ref& ref) const {
         const auto file = opts_.docker_config ? *opts_.docker_config : docker_auth::config_path();
-        return docker_auth::load_credentials(ref.registry(), file);
+        return docker_auth::resolve_credentials(ref.registry(), file).credentials;
     }
 
     /// Sends a streaming request and decodes its JSON lines into events.
