@@ -356,7 +356,8 @@ struct client_options {
     std::size_t max_error_body = std::size_t{64} << 10;  ///< error bodies are cut here
     /// A transfer that moves no byte (either way) for this long fails with
     /// errc::timeout ("stalled"); 0: no limit. Unlike `timeout`, a slow but
-    /// live answer (a build's log, a big pull) never trips it.
+    /// live answer (a build's log, a big pull) never trips it. While the
+    /// answer's head arrives, progress is seen a whole header line at a time.
     std::chrono::milliseconds stall_timeout{0};
 };
 
@@ -409,6 +410,7 @@ struct client::transfer {
     bool got_status = false;
     bool stalled = false;
     curl_off_t moved = -1;  // bytes down + up at the last progress call
+    curl_off_t header_bytes = 0;  // answer head bytes (curl's dlnow counts the body only)
     std::chrono::steady_clock::time_point last_motion = std::chrono::steady_clock::now();
     char errbuf[CURL_ERROR_SIZE] = {};
 };
@@ -416,6 +418,7 @@ struct client::transfer {
 inline std::size_t client::on_header(char* data, std::size_t size, std::size_t n, void* self) noexcept {
     auto& t = *static_cast<transfer*>(self);
     const std::size_t len = size * n;
+    t.header_bytes += static_cast<curl_off_t>(len);
     try {
         std::string_view line(data, len);
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
@@ -484,8 +487,8 @@ inline int client::on_progress(void* self, curl_off_t, curl_off_t dlnow, curl_of
     if (t.stop.stop_requested()) return 1;
     if (t.opts->stall_timeout.count() > 0) {
         const auto now = std::chrono::steady_clock::now();
-        if (dlnow + ulnow != t.moved) {
-            t.moved = dlnow + ulnow;
+        if (const auto moved = dlnow + ulnow + t.header_bytes; moved != t.moved) {
+            t.moved = moved;
             t.last_motion = now;
         } else if (now - t.last_motion >= t.opts->stall_timeout) {
             t.stalled = true;
