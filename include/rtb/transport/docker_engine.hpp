@@ -106,7 +106,7 @@ public:
     /// go to `on_event`), or else asked of the registry through
     /// options::registry (lookup::local_then_registry; never pulls).
     bool image_exists(const image_ref& ref, lookup mode, const event_sink& on_event, std::stop_token stop = {}) {
-        if (exists_locally(ref)) return true;
+        if (exists_locally(ref, stop)) return true;
         switch (mode) {
             case lookup::local:
                 return false;
@@ -117,7 +117,7 @@ public:
                     if (e.value() == errc::not_found) return false;
                     throw;
                 }
-                return exists_locally(ref);
+                return exists_locally(ref, stop);
             case lookup::local_then_registry:
                 if (!opts_.registry)
                     throw error(errc::invalid_argument,
@@ -133,19 +133,19 @@ public:
 
     /// Whether the engine has an image by that name (Podman: its libpod
     /// exists call; Docker: inspect).
-    bool exists_locally(const image_ref& ref) {
-        negotiate();
-        if (!is_podman_) return inspect(ref).has_value();
-        const auto r = short_call({"GET", docker_api::libpod_exists_target(ref)});
+    bool exists_locally(const image_ref& ref, std::stop_token stop = {}) {
+        negotiate(stop);
+        if (!is_podman_) return inspect(ref, stop).has_value();
+        const auto r = short_call({"GET", docker_api::libpod_exists_target(ref)}, stop);
         if (r.status == 404) return false;
         http::throw_for_status(r, fmt::format("checking for image {} on {}", ref.str(), where_));
         return true;
     }
 
     /// The local image, or std::nullopt when the engine has none by that name.
-    std::optional<image_summary> inspect(const image_ref& ref) {
-        negotiate();
-        const auto r = short_call({"GET", docker_api::inspect_target(*api_, ref)});
+    std::optional<image_summary> inspect(const image_ref& ref, std::stop_token stop = {}) {
+        negotiate(stop);
+        const auto r = short_call({"GET", docker_api::inspect_target(*api_, ref)}, stop);
         if (r.status == 404) return std::nullopt;
         http::throw_for_status(r, fmt::format("inspecting image {} on {}", ref.str(), where_));
         simdjson::dom::parser parser;
@@ -306,9 +306,9 @@ private:
     /// whether it is Podman (Libpod-Api-Version header, with its version)
     /// come from /_ping alone. /version is slow (Podman runs conmon and runc
     /// to answer it, ~0.5 s) and is asked only by info() and version().
-    void negotiate() {
+    void negotiate(std::stop_token stop = {}) {
         if (api_) return;
-        const auto ping = short_call({"GET", "/_ping"});
+        const auto ping = short_call({"GET", "/_ping"}, stop);
         http::throw_for_status(ping, fmt::format("pinging the engine on {}", where_));
         if (const auto libpod = ping.header("Libpod-Api-Version")) {
             docker_api::version_answer v;
@@ -343,9 +343,9 @@ private:
         version_ = std::move(answer);
     }
 
-    http::response short_call(http::request r) {
+    http::response short_call(http::request r, std::stop_token stop = {}) {
         r.timeout = opts_.request_timeout;
-        return http_.send(r);
+        return http_.send(r, stop);
     }
 
     std::optional<registry_credentials> credentials(const image_ref& ref) const {
