@@ -273,7 +273,7 @@ BOOST_AUTO_TEST_CASE(the_engine_asks_the_registry_and_never_pulls) {
     eo.endpoint = http::parse_docker_host(need_env("RTB_DOCKER_HOST"));
     eo.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
     recorder r;
-    eo.registry = make_registry_lookup(r.options());
+    eo.registry = make_registry_lookup(r.options());  // the default is a registry_client too; this one records retries
     docker_engine engine(eo);
     const auto pushed = image_ref::parse(fmt::format("{}/rtb-reg-it/engine-{}:1", open().host, run_id));
     engine.tag(image_ref::parse(need_env("RTB_BASE_IMAGE")), pushed);

@@ -28,6 +28,7 @@
 #include "rtb/transport/docker_api.hpp"
 #include "rtb/transport/docker_auth.hpp"
 #include "rtb/transport/http.hpp"
+#include "rtb/transport/registry.hpp"
 
 namespace rtb {
 
@@ -41,10 +42,6 @@ struct image_summary {
 
 /// Receives the typed events of a pull, push or build as they arrive.
 using event_sink = std::function<void(const build_event&)>;
-
-/// The hook behind lookup::local_then_registry: asks a registry whether an
-/// image exists, without pulling it. The registry client provides one.
-using registry_lookup = std::function<bool(const image_ref&, std::stop_token)>;
 
 class docker_engine {
 public:
@@ -63,7 +60,8 @@ public:
         std::chrono::milliseconds request_timeout{60'000};
         /// The docker CLI config with `auths`; default docker_auth::config_path().
         std::optional<std::filesystem::path> docker_config;
-        /// For lookup::local_then_registry.
+        /// For lookup::local_then_registry; default: a registry_client
+        /// (manifest HEAD, credentials from `docker_config`).
         registry_lookup registry;
         /// How many build log lines a build_failed error keeps.
         std::size_t log_tail_lines = 20;
@@ -73,7 +71,13 @@ public:
     explicit docker_engine(options o)
         : opts_(std::move(o)),
           http_(opts_.endpoint ? *opts_.endpoint : http::endpoint_from_env(), opts_.http),
-          where_(http_.where().describe()) {}
+          where_(http_.where().describe()) {
+        if (!opts_.registry) {
+            registry_client::options r;
+            r.docker_config = opts_.docker_config;
+            opts_.registry = make_registry_lookup(std::move(r));
+        }
+    }
 
     /// The engine's product, version and the negotiated API version (from
     /// /_ping and /version, checked against rtb's minimums; kept).
@@ -104,7 +108,8 @@ public:
     /// Whether `ref` exists: in the engine (lookup::local), else pulled from
     /// its registry (lookup::local_then_pull, the seed's way: progress events
     /// go to `on_event`), or else asked of the registry through
-    /// options::registry (lookup::local_then_registry; never pulls).
+    /// options::registry (lookup::local_then_registry: by default a manifest
+    /// HEAD through registry_client; never pulls).
     bool image_exists(const image_ref& ref, lookup mode, const event_sink& on_event, std::stop_token stop = {}) {
         if (exists_locally(ref, stop)) return true;
         switch (mode) {

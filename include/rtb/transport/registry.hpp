@@ -34,10 +34,13 @@
 #include "rtb/transport/detail/auth_challenge.hpp"
 #include "rtb/transport/detail/codec.hpp"
 #include "rtb/transport/docker_auth.hpp"
-#include "rtb/transport/docker_engine.hpp"
 #include "rtb/transport/http.hpp"
 
 namespace rtb {
+
+/// Asks a registry whether an image exists, without pulling it: the hook
+/// behind lookup::local_then_registry (docker_engine::options::registry).
+using registry_lookup = std::function<bool(const image_ref&, std::stop_token)>;
 
 /// The manifest media types rtb asks for (and so accepts).
 namespace media_types {
