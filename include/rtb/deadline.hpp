@@ -174,20 +174,14 @@ public:
         return error(errc::cancelled, fmt::format("{} was cancelled; {}", opts_.what, seen));
     }
 
-    /// Runs `operation(token())`. When the watchdog stopped it, whatever it
-    /// threw (or returned) becomes failure(): a timeout for a limit, cancelled
-    /// for the caller's stop request. Other errors pass unchanged.
+    /// Runs `operation(token())`. When the watchdog stopped it, the
+    /// cancelled (or timeout) it threw becomes failure(): a timeout naming the
+    /// limit, or cancelled for the caller's stop request. Other errors pass
+    /// unchanged, and an operation that returned finished: its result stands.
     template <class Operation>
     auto run(Operation&& operation) -> decltype(operation(std::stop_token{})) {
         try {
-            if constexpr (std::is_void_v<decltype(operation(std::stop_token{}))>) {
-                operation(token());
-                if (fired() != reason::none) throw failure();
-            } else {
-                auto result = operation(token());
-                if (fired() != reason::none) throw failure();
-                return result;
-            }
+            return operation(token());
         } catch (const error& e) {
             if (fired() != reason::none && (e.value() == errc::cancelled || e.value() == errc::timeout)) throw failure();
             throw;

@@ -131,7 +131,9 @@ inline program_result run_program(const std::vector<std::string>& argv, const ru
     posix_spawn_file_actions_adddup2(&actions, in_child.v, 0);
     posix_spawn_file_actions_adddup2(&actions, out_child.v, 1);
     posix_spawn_file_actions_adddup2(&actions, err_child.v, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // nothing else of ours reaches the child
+#endif  // elsewhere: only descriptors opened with O_CLOEXEC stay behind
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
