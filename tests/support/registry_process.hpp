@@ -56,7 +56,34 @@ inline int free_port() {
 /// on 127.0.0.1:port(), storage in its own temporary folder.
 class registry_process {
 public:
-    explicit registry_process(const std::string& auth_yaml) : port_(free_port()) {
+    explicit registry_process(const std::string& auth_yaml) {
+        // The port is free when picked; another process may take it before
+        // the registry binds it: then try another.
+        for (int attempt = 1;; ++attempt) {
+            port_ = free_port();
+            try {
+                start(auth_yaml);
+                return;
+            } catch (const std::runtime_error&) {
+                if (attempt == 3) throw;
+            }
+        }
+    }
+    registry_process(const registry_process&) = delete;
+    registry_process& operator=(const registry_process&) = delete;
+    ~registry_process() { stop(); }
+
+    int port() const noexcept { return port_; }
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string read_log() const {
+        std::ifstream in(dir_ / "registry.log");
+        std::ostringstream s;
+        s << in.rdbuf();
+        return s.str();
+    }
+
+private:
+    void start(const std::string& auth_yaml) {
         const auto cfg = dir_.file("config.yml", fmt::format(R"(version: 0.1
 log:
   level: warn
@@ -101,7 +128,15 @@ http:
                 throw std::runtime_error("docker-registry exited during start-up: " + read_log());
             }
             try {
-                if (probe.send({"GET", "/v2/"}).status > 0) return;
+                if (probe.send({"GET", "/v2/"}).status > 0) {
+                    // ours, not another process that had the port: still running after its bind
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                        pid_ = -1;
+                        throw std::runtime_error("docker-registry exited during start-up: " + read_log());
+                    }
+                    return;
+                }
             } catch (const error&) {
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -109,20 +144,7 @@ http:
         stop();
         throw std::runtime_error("docker-registry did not answer within 15 s: " + read_log());
     }
-    registry_process(const registry_process&) = delete;
-    registry_process& operator=(const registry_process&) = delete;
-    ~registry_process() { stop(); }
 
-    int port() const noexcept { return port_; }
-    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-    std::string read_log() const {
-        std::ifstream in(dir_ / "registry.log");
-        std::ostringstream s;
-        s << in.rdbuf();
-        return s.str();
-    }
-
-private:
     void stop() {
         if (pid_ <= 0) return;
         ::kill(pid_, SIGTERM);
@@ -140,7 +162,7 @@ private:
     }
 
     temp_tree dir_;
-    int port_;
+    int port_ = 0;
     pid_t pid_ = -1;
 };
 
