@@ -236,7 +236,11 @@ BOOST_AUTO_TEST_CASE(rate_limits_carry_retry_after) {
                60s);
     BOOST_TEST(!http::error_for_status(429, "x", "", "garbage", now).retry_after().has_value());
     BOOST_TEST(!http::error_for_status(429, "x", "", std::nullopt, now).retry_after().has_value());
-    BOOST_TEST(!http::error_for_status(503, "x", "", "30", now).retry_after().has_value());
+    // 503 too (RFC 9110 section 10.2.3: how long the service expects to be unavailable)
+    BOOST_TEST(http::error_for_status(503, "x", "", "Sun, 06 Nov 1994 08:49:30 GMT", now).retry_after().value() ==
+               30s);
+    BOOST_TEST(!http::error_for_status(500, "x", "", "30", now).retry_after().has_value());
+    BOOST_TEST(!http::error_for_status(502, "x", "", "30", now).retry_after().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(server_messages_come_from_docker_and_registry_json_or_the_text) {

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli.hpp"
+#include "signals.hpp"
 #include "rtb/version.hpp"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
     add_hash(app, run);
     add_tags(app, run);
     add_context(app, run);
+    add_exists(app, run);
 
     try {
         app.parse(argc, argv);
@@ -24,13 +26,23 @@ int main(int argc, char** argv) {
         const int code = app.exit(e);  // prints help, version or the usage error
         return code == 0 ? ok : failure;
     }
+    // Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the running operation through
+    // interrupt_handler::token(); it cleans up and unwinds, and rtb exits
+    // 128 + the signal (130 for Ctrl-C).
+    interrupt_handler interrupts;
+    int status = failure;
     try {
-        return run ? run() : failure;
+        status = run ? run() : failure;
     } catch (const rtb::error& e) {
-        print_error(e.what());
-        return e.value() == rtb::errc::cancelled ? interrupted : failure;
+        if (!interrupt_handler::signal()) print_error(e.what());
+        status = e.value() == rtb::errc::cancelled ? interrupted : failure;
     } catch (const std::exception& e) {
         print_error(fmt::format("internal error: {}", e.what()));
-        return failure;
+        status = failure;
     }
+    if (interrupt_handler::signal()) {
+        print_error("interrupted");
+        return interrupt_handler::exit_status();
+    }
+    return status;
 }

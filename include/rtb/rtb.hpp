@@ -3,6 +3,7 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/concepts.hpp"
+#include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/runtime_spec.hpp"
@@ -32,7 +33,9 @@
 #include "rtb/tags/tag_rules.hpp"
 #include "rtb/tags/tag_set.hpp"
 
+#include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/policy/null_logger.hpp"
+#include "rtb/policy/retry.hpp"
 
 #include "rtb/stream/event.hpp"

@@ -1,8 +1,12 @@
 // Registry credentials the way the docker CLI keeps them: the `auths` of
-// ~/.docker/config.json (or $DOCKER_CONFIG/config.json), and the
+// ~/.docker/config.json (or $DOCKER_CONFIG/config.json), credential helpers
+// (`credsStore` / `credHelpers`: docker-credential-<name> get), and the
 // X-Registry-Auth header an engine expects for pulls and pushes.
-// Credential helpers (credsStore / credHelpers) come with the registry client.
 #pragma once
+
+#include <chrono>
+#include <stop_token>
+#include <vector>
 
 #include <cctype>
 #include <cstdlib>
@@ -18,7 +22,9 @@
 #include <simdjson.h>
 
 #include "rtb/detail/json_writer.hpp"
+#include "rtb/detail/subprocess.hpp"
 #include "rtb/error.hpp"
+#include "rtb/image_ref.hpp"
 #include "rtb/transport/detail/codec.hpp"
 
 namespace rtb {
@@ -86,6 +92,127 @@ inline std::optional<registry_credentials> credentials_for(std::string_view regi
     return std::nullopt;
 }
 
+/// The credential helper the config names for `registry`: its `credHelpers`
+/// entry, else its `credsStore`; std::nullopt when neither is set (the
+/// `auths` entries hold the credentials then). As the docker CLI does, a
+/// helper answers for the registry alone: its "not found" is no credentials,
+/// not a fall back to `auths`. Throws parse_error naming `source` for
+/// malformed JSON or a helper name that is not [A-Za-z0-9._-]+ (it becomes
+/// part of a program name: no paths).
+inline std::optional<std::string> helper_for(std::string_view registry, std::string_view config_json,
+                                             std::string_view source) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(config_json.data(), config_json.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
+        throw error(errc::parse_error, fmt::format("{} is not a JSON object", source));
+    auto checked = [&](std::string_view name, std::string_view field) -> std::optional<std::string> {
+        if (name.empty()) return std::nullopt;
+        const bool ok = name.size() <= 100 && name.front() != '.' &&
+                        name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                            std::string_view::npos;
+        if (!ok)
+            throw error(errc::parse_error,
+                        fmt::format("{}: {} names credential helper {}, which is not a valid helper name "
+                                    "([A-Za-z0-9._-]+, as in docker-credential-<name>)",
+                                    source, field, detail::ref::quote(name)));
+        return std::string(name);
+    };
+    const std::string want = normalize_registry(registry);
+    simdjson::dom::object helpers;
+    if (doc["credHelpers"].get_object().get(helpers) == simdjson::SUCCESS) {
+        for (auto [key, value] : helpers) {
+            std::string_view name;
+            if (normalize_registry(key) != want || value.get_string().get(name) != simdjson::SUCCESS) continue;
+            if (auto h = checked(name, fmt::format("credHelpers[\"{}\"]", key))) return h;
+        }
+    }
+    std::string_view store;
+    if (doc["credsStore"].get_string().get(store) == simdjson::SUCCESS) return checked(store, "credsStore");
+    return std::nullopt;
+}
+
+/// The server URL a credential helper is asked about: Docker Hub's
+/// historical "https://index.docker.io/v1/", else the registry's host[:port].
+inline std::string helper_server_url(std::string_view registry) {
+    const auto r = normalize_registry(registry);
+    if (r == "docker.io") return "https://index.docker.io/v1/";
+    return r;
+}
+
+/// Credentials from a helper's `get` answer ({"ServerURL","Username","Secret"});
+/// a Username of "<token>" makes Secret an identity token. Throws
+/// parse_error naming the helper, never quoting the answer (it holds secrets).
+inline registry_credentials parse_helper_answer(std::string_view answer, std::string_view helper) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string_view user, secret, url;
+    if (parser.parse(answer.data(), answer.size()).get(doc) != simdjson::SUCCESS || !doc.is_object() ||
+        doc["Username"].get_string().get(user) != simdjson::SUCCESS ||
+        doc["Secret"].get_string().get(secret) != simdjson::SUCCESS)
+        throw error(errc::parse_error,
+                    fmt::format("credential helper docker-credential-{} answered something that is not a JSON object "
+                                "with Username and Secret (its answer is not shown: it may hold secrets)",
+                                helper));
+    registry_credentials c;
+    if (user == "<token>") {
+        c.identity_token = secret;
+    } else {
+        c.username = user;
+        c.password = secret;
+    }
+    if (doc["ServerURL"].get_string().get(url) == simdjson::SUCCESS) c.server_address = url;
+    return c;
+}
+
+/// Runs `docker-credential-<helper> get` (found in PATH; an argument vector,
+/// no shell) with the server URL on stdin, within `timeout` (then killed;
+/// always reaped). Returns std::nullopt when the helper has no credentials
+/// for it ("credentials not found"). Throws not_found when the helper is not
+/// installed, timeout, cancelled, unauthorized for any other failure (with
+/// the helper's own short message), parse_error for a malformed answer.
+inline std::optional<registry_credentials> run_helper(std::string_view helper, std::string_view server_url,
+                                                      std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                                      std::stop_token stop = {}) {
+    const std::string program = fmt::format("docker-credential-{}", helper);
+    detail::run_options o;
+    o.input = std::string(server_url) + "\n";
+    o.timeout = timeout;
+    o.max_output = 1 << 20;
+    detail::program_result r;
+    try {
+        r = detail::run_program({program, "get"}, o, stop);
+    } catch (const error& e) {
+        if (e.value() == errc::not_found)
+            throw error(errc::not_found, fmt::format("the docker config names credential helper {} for {}, but {} is "
+                                                     "not installed (not found in PATH)",
+                                                     helper, server_url, program));
+        throw error(e.value(), fmt::format("asking {} for the credentials of {}: {}", program, server_url, e.what()));
+    }
+    if (r.exit_code == 0) {
+        auto c = parse_helper_answer(r.out, helper);
+        if (c.empty()) return std::nullopt;
+        if (c.server_address.empty()) c.server_address = std::string(server_url);
+        return c;
+    }
+    // A failing helper prints its error message on stdout (the protocol), the
+    // way docker-credential-helpers' "credentials not found in native keychain".
+    auto message = std::string_view(r.out.empty() ? r.err : r.out);
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r' || message.back() == ' '))
+        message.remove_suffix(1);
+    if (message.find("credentials not found") != std::string_view::npos) return std::nullopt;
+    std::string shown;
+    for (unsigned char ch : message.substr(0, 200)) shown += (ch < 0x20 || ch == 0x7f) ? ' ' : static_cast<char>(ch);
+    throw error(errc::unauthorized,
+                fmt::format("credential helper {} failed for {} (exit status {}){}{}", program, server_url,
+                            r.exit_code, shown.empty() ? "" : ": ", shown));
+}
+
+/// Where credentials came from, as errors may name it (never the secret).
+struct credential_lookup {
+    std::optional<registry_credentials> credentials;
+    std::string source;  ///< "/root/.docker/config.json" or "credential helper docker-credential-pass"
+};
+
 /// The docker CLI's config file: $DOCKER_CONFIG/config.json, else
 /// ~/.docker/config.json; empty when neither variable is set.
 inline std::filesystem::path config_path(const std::function<const char*(const char*)>& getenv =
@@ -108,6 +235,33 @@ inline std::optional<registry_credentials> load_credentials(std::string_view reg
     std::ostringstream text;
     text << in.rdbuf();
     return credentials_for(registry, text.str(), file.string());
+}
+
+/// The credentials the docker CLI would use for `registry` with config file
+/// `file`: a credential helper when the file names one for it, else its
+/// `auths`. A missing file means none.
+inline credential_lookup resolve_credentials(std::string_view registry, const std::filesystem::path& file,
+                                             std::chrono::milliseconds helper_timeout = std::chrono::seconds(30),
+                                             std::stop_token stop = {}) {
+    credential_lookup out;
+    out.source = file.string();
+    if (file.empty()) return out;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        std::error_code ec;
+        if (!std::filesystem::exists(file, ec)) return out;
+        throw error(errc::io_error, fmt::format("cannot read {}", file.string()));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    const auto json = text.str();
+    if (const auto helper = helper_for(registry, json, file.string())) {
+        out.source = fmt::format("credential helper docker-credential-{} (named in {})", *helper, file.string());
+        out.credentials = run_helper(*helper, helper_server_url(registry), helper_timeout, stop);
+        return out;
+    }
+    out.credentials = credentials_for(registry, json, file.string());
+    return out;
 }
 
 /// The X-Registry-Auth value: base64url of the JSON AuthConfig the engine

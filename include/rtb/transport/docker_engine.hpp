@@ -28,6 +28,7 @@
 #include "rtb/transport/docker_api.hpp"
 #include "rtb/transport/docker_auth.hpp"
 #include "rtb/transport/http.hpp"
+#include "rtb/transport/registry.hpp"
 
 namespace rtb {
 
@@ -41,10 +42,6 @@ struct image_summary {
 
 /// Receives the typed events of a pull, push or build as they arrive.
 using event_sink = std::function<void(const build_event&)>;
-
-/// The hook behind lookup::local_then_registry: asks a registry whether an
-/// image exists, without pulling it. The registry client provides one.
-using registry_lookup = std::function<bool(const image_ref&, std::stop_token)>;
 
 class docker_engine {
 public:
@@ -63,7 +60,8 @@ public:
         std::chrono::milliseconds request_timeout{60'000};
         /// The docker CLI config with `auths`; default docker_auth::config_path().
         std::optional<std::filesystem::path> docker_config;
-        /// For lookup::local_then_registry.
+        /// For lookup::local_then_registry; default: a registry_client
+        /// (manifest HEAD, credentials from `docker_config`).
         registry_lookup registry;
         /// How many build log lines a build_failed error keeps.
         std::size_t log_tail_lines = 20;
@@ -73,7 +71,13 @@ public:
     explicit docker_engine(options o)
         : opts_(std::move(o)),
           http_(opts_.endpoint ? *opts_.endpoint : http::endpoint_from_env(), opts_.http),
-          where_(http_.where().describe()) {}
+          where_(http_.where().describe()) {
+        if (!opts_.registry) {
+            registry_client::options r;
+            r.docker_config = opts_.docker_config;
+            opts_.registry = make_registry_lookup(std::move(r));
+        }
+    }
 
     /// The engine's product, version and the negotiated API version (from
     /// /_ping and /version, checked against rtb's minimums; kept).
@@ -104,9 +108,10 @@ public:
     /// Whether `ref` exists: in the engine (lookup::local), else pulled from
     /// its registry (lookup::local_then_pull, the seed's way: progress events
     /// go to `on_event`), or else asked of the registry through
-    /// options::registry (lookup::local_then_registry; never pulls).
+    /// options::registry (lookup::local_then_registry: by default a manifest
+    /// HEAD through registry_client; never pulls).
     bool image_exists(const image_ref& ref, lookup mode, const event_sink& on_event, std::stop_token stop = {}) {
-        if (exists_locally(ref)) return true;
+        if (exists_locally(ref, stop)) return true;
         switch (mode) {
             case lookup::local:
                 return false;
@@ -117,7 +122,7 @@ public:
                     if (e.value() == errc::not_found) return false;
                     throw;
                 }
-                return exists_locally(ref);
+                return exists_locally(ref, stop);
             case lookup::local_then_registry:
                 if (!opts_.registry)
                     throw error(errc::invalid_argument,
@@ -133,19 +138,19 @@ public:
 
     /// Whether the engine has an image by that name (Podman: its libpod
     /// exists call; Docker: inspect).
-    bool exists_locally(const image_ref& ref) {
-        negotiate();
-        if (!is_podman_) return inspect(ref).has_value();
-        const auto r = short_call({"GET", docker_api::libpod_exists_target(ref)});
+    bool exists_locally(const image_ref& ref, std::stop_token stop = {}) {
+        negotiate(stop);
+        if (!is_podman_) return inspect(ref, stop).has_value();
+        const auto r = short_call({"GET", docker_api::libpod_exists_target(ref)}, stop);
         if (r.status == 404) return false;
         http::throw_for_status(r, fmt::format("checking for image {} on {}", ref.str(), where_));
         return true;
     }
 
     /// The local image, or std::nullopt when the engine has none by that name.
-    std::optional<image_summary> inspect(const image_ref& ref) {
-        negotiate();
-        const auto r = short_call({"GET", docker_api::inspect_target(*api_, ref)});
+    std::optional<image_summary> inspect(const image_ref& ref, std::stop_token stop = {}) {
+        negotiate(stop);
+        const auto r = short_call({"GET", docker_api::inspect_target(*api_, ref)}, stop);
         if (r.status == 404) return std::nullopt;
         http::throw_for_status(r, fmt::format("inspecting image {} on {}", ref.str(), where_));
         simdjson::dom::parser parser;
@@ -306,9 +311,9 @@ private:
     /// whether it is Podman (Libpod-Api-Version header, with its version)
     /// come from /_ping alone. /version is slow (Podman runs conmon and runc
     /// to answer it, ~0.5 s) and is asked only by info() and version().
-    void negotiate() {
+    void negotiate(std::stop_token stop = {}) {
         if (api_) return;
-        const auto ping = short_call({"GET", "/_ping"});
+        const auto ping = short_call({"GET", "/_ping"}, stop);
         http::throw_for_status(ping, fmt::format("pinging the engine on {}", where_));
         if (const auto libpod = ping.header("Libpod-Api-Version")) {
             docker_api::version_answer v;
@@ -343,14 +348,14 @@ private:
         version_ = std::move(answer);
     }
 
-    http::response short_call(http::request r) {
+    http::response short_call(http::request r, std::stop_token stop = {}) {
         r.timeout = opts_.request_timeout;
-        return http_.send(r);
+        return http_.send(r, stop);
     }
 
     std::optional<registry_credentials> credentials(const image_ref& ref) const {
         const auto file = opts_.docker_config ? *opts_.docker_config : docker_auth::config_path();
-        return docker_auth::load_credentials(ref.registry(), file);
+        return docker_auth::resolve_credentials(ref.registry(), file).credentials;
     }
 
     /// Sends a streaming request and decodes its JSON lines into events.

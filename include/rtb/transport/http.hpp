@@ -317,8 +317,9 @@ inline std::string server_message(std::string_view body) {
 /// The rtb::error for an HTTP answer of status >= 400. `what` says what was
 /// being done, with the endpoint ("inspecting image \"x\" on unix socket
 /// /run/docker.sock"); the server's own message follows. 401/403
-/// unauthorized, 404 not_found, 429 rate_limited (+ Retry-After),
-/// 5xx server_error; the status is attached; other 4xx are invalid_argument
+/// unauthorized, 404 not_found, 429 rate_limited, 5xx server_error; the
+/// status is attached, and a 429's or 503's Retry-After (seconds or an
+/// HTTP-date) as error::retry_after(); other 4xx are invalid_argument
 /// (the request was refused as malformed).
 inline error error_for_status(int status, std::string_view what, std::string_view message,
                               std::optional<std::string_view> retry_after = std::nullopt,
@@ -333,7 +334,7 @@ inline error error_for_status(int status, std::string_view what, std::string_vie
     if (!message.empty()) text += fmt::format(": {}", message);
     error e(code, std::move(text));
     e.with_http_status(status);
-    if (status == 429 && retry_after) {
+    if ((status == 429 || status == 503) && retry_after) {  // RFC 9110 section 10.2.3
         if (auto d = parse_retry_after(*retry_after, now)) e.with_retry_after(*d);
     }
     return e;
@@ -353,6 +354,11 @@ struct client_options {
     std::chrono::milliseconds timeout{0};                ///< per request, 0: none (builds, pulls)
     std::size_t max_body = std::size_t{64} << 20;       ///< a kept (not streamed) body larger than this is an error
     std::size_t max_error_body = std::size_t{64} << 10;  ///< error bodies are cut here
+    /// A transfer that moves no byte (either way) for this long fails with
+    /// errc::timeout ("stalled"); 0: no limit. Unlike `timeout`, a slow but
+    /// live answer (a build's log, a big pull) never trips it. While the
+    /// answer's head arrives, progress is seen a whole header line at a time.
+    std::chrono::milliseconds stall_timeout{0};
 };
 
 /// An HTTP/1.1 client bound to one endpoint. Keeps its connection open
@@ -402,12 +408,17 @@ struct client::transfer {
     std::exception_ptr failure;  // thrown by a callback, rethrown after the transfer
     bool too_large = false;
     bool got_status = false;
+    bool stalled = false;
+    curl_off_t moved = -1;  // bytes down + up at the last progress call
+    curl_off_t header_bytes = 0;  // answer head bytes (curl's dlnow counts the body only)
+    std::chrono::steady_clock::time_point last_motion = std::chrono::steady_clock::now();
     char errbuf[CURL_ERROR_SIZE] = {};
 };
 
 inline std::size_t client::on_header(char* data, std::size_t size, std::size_t n, void* self) noexcept {
     auto& t = *static_cast<transfer*>(self);
     const std::size_t len = size * n;
+    t.header_bytes += static_cast<curl_off_t>(len);
     try {
         std::string_view line(data, len);
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
@@ -471,9 +482,20 @@ inline std::size_t client::on_read(char* data, std::size_t size, std::size_t n, 
     }
 }
 
-inline int client::on_progress(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) noexcept {
+inline int client::on_progress(void* self, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) noexcept {
     auto& t = *static_cast<transfer*>(self);
-    return t.stop.stop_requested() ? 1 : 0;
+    if (t.stop.stop_requested()) return 1;
+    if (t.opts->stall_timeout.count() > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (const auto moved = dlnow + ulnow + t.header_bytes; moved != t.moved) {
+            t.moved = moved;
+            t.last_motion = now;
+        } else if (now - t.last_motion >= t.opts->stall_timeout) {
+            t.stalled = true;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 inline response client::send(const request& r, std::stop_token stop) {
@@ -589,12 +611,20 @@ inline response client::send(const request& r, std::stop_token stop) {
             cancelled = true;
             break;
         }
-        if (const auto mc = curl_multi_poll(m, nullptr, 0, 1000, nullptr); mc != CURLM_OK)
+        // Wake often enough for the stall check to be on time.
+        const int wait_ms = opts_.stall_timeout.count() > 0
+                                ? static_cast<int>(std::clamp<std::int64_t>(opts_.stall_timeout.count() / 4, 1, 1000))
+                                : 1000;
+        if (const auto mc = curl_multi_poll(m, nullptr, 0, wait_ms, nullptr); mc != CURLM_OK)
             throw error(errc::io_error, fmt::format("{}: libcurl: {}", describe(), curl_multi_strerror(mc)));
     }
     if (t.failure) std::rethrow_exception(t.failure);
     if (cancelled || (result == CURLE_ABORTED_BY_CALLBACK && stop.stop_requested()))
         throw error(errc::cancelled, fmt::format("{}: cancelled", describe()));
+    if (result == CURLE_ABORTED_BY_CALLBACK && t.stalled)
+        throw error(errc::timeout, fmt::format("{}: stalled: no data moved for {} ms{}", describe(),
+                                               opts_.stall_timeout.count(),
+                                               t.got_status ? "" : " (no answer yet)"));
     if (result != CURLE_OK) fail(r, t, result);
     return std::move(t.resp);
 }

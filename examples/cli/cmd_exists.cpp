@@ -1,0 +1,99 @@
+// rtb exists: whether an image exists, in the engine (default), then pulled
+// (--pull, the seed's way), then asked of its registry without pulling
+// (--registry), or in the registry alone (--registry-only, no engine).
+// Exit status 0: exists, 1: does not, 2: error, 130: interrupted.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "rtb/policy/exponential_backoff.hpp"
+#include "rtb/policy/retry.hpp"
+#include "rtb/transport/docker_engine.hpp"
+#include "rtb/transport/registry.hpp"
+#include "signals.hpp"
+
+namespace rtb::cli {
+
+void add_exists(CLI::App& app, action& run) {
+    struct options {
+        std::string image;
+        std::string host;
+        bool pull = false;
+        bool registry = false;
+        bool registry_only = false;
+        std::vector<std::string> insecure;
+        bool verbose = false;
+    };
+    auto o = std::make_shared<options>();
+    auto* cmd = app.add_subcommand(
+        "exists", "Whether an image exists: exit status 0 if it does, 1 if not, 2 on an error");
+    cmd->add_option("IMAGE", o->image, "The image reference, e.g. ghcr.io/org/runtime:tag")->required();
+    cmd->add_option("--host,-H", o->host, "The engine, as DOCKER_HOST: unix:///path or tcp://host:port")
+        ->envname("DOCKER_HOST");
+    auto* pull = cmd->add_flag("--pull", o->pull, "Pull the image when the engine lacks it (slow for big images)");
+    auto* reg = cmd->add_flag("--registry", o->registry,
+                              "Ask the image's registry when the engine lacks it (a manifest HEAD; never pulls)");
+    auto* only = cmd->add_flag("--registry-only", o->registry_only, "Ask the registry alone; no engine needed");
+    pull->excludes(reg)->excludes(only);
+    reg->excludes(only);
+    one_value_each(cmd->add_option("--insecure-registry", o->insecure,
+                                   "A registry (host[:port]) to reach over plain HTTP (repeatable; loopback always is)"));
+    cmd->add_flag("--verbose,-v", o->verbose, "Say on stderr where the answer came from");
+
+    cmd->callback([o, &run] {
+        run = [o] {
+            const auto ref = image_ref::parse(o->image);
+            const auto stop = interrupt_handler::token();
+            auto say_retry = [](int attempt, const error& e, std::chrono::milliseconds delay) {
+                print_error(fmt::format("attempt {} failed: {}; retrying in {} ms", attempt, e.what(), delay.count()));
+            };
+
+            registry_client::options ro;
+            ro.insecure_registries = o->insecure;
+            ro.on_retry = say_retry;
+
+            if (o->registry_only) {
+                registry_client client(ro);
+                const auto m = client.resolve(ref, stop);
+                if (o->verbose) {
+                    if (m) print_error(fmt::format("{}: in its registry as {} ({})", ref.str(), m->digest, m->media_type));
+                    else print_error(fmt::format("{}: not in its registry", ref.str()));
+                }
+                return m ? ok : negative;
+            }
+
+            docker_engine::options eo;
+            if (!o->host.empty()) {
+                const std::string host = o->host;
+                eo.endpoint = http::endpoint_from_env([host](const char* name) -> const char* {
+                    if (std::string_view(name) == "DOCKER_HOST") return host.c_str();
+                    return std::getenv(name);
+                });
+            }
+            // One retry loop around the whole lookup (engine and registry):
+            // the registry client itself tries once.
+            exponential_backoff::options once;
+            once.max_attempts = 1;
+            ro.retry = exponential_backoff(once);
+            eo.registry = make_registry_lookup(ro);
+            docker_engine engine(eo);
+            const lookup mode = o->pull ? lookup::local_then_pull
+                                : o->registry ? lookup::local_then_registry
+                                              : lookup::local;
+            // Retried when the engine is briefly unreachable (restarting), or
+            // the registry behind it answers 429/502/503/504 or drops out.
+            exponential_backoff policy;
+            const bool found = retry(
+                policy, stop,
+                [&](int) {
+                    return engine.image_exists(ref, mode, {}, stop);
+                },
+                say_retry);
+            if (o->verbose) print_error(fmt::format("{}: {}", ref.str(), found ? "exists" : "does not exist"));
+            return found ? ok : negative;
+        };
+    });
+}
+
+}  // namespace rtb::cli

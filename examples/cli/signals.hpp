@@ -1,0 +1,103 @@
+// Ctrl-C for the rtb program: SIGINT (and SIGTERM, SIGHUP) request a stop on
+// one process-wide std::stop_source that every long operation is handed; the
+// operation stops cleanly (the engine-side work is stopped, temporary files
+// go), and main exits with 128 + the signal (130 for Ctrl-C). A second
+// signal exits at once.
+//
+// The handler itself only writes a byte to a pipe (async-signal-safe); a
+// thread reads it and calls request_stop(), which runs stop callbacks and
+// so must not run inside a signal handler.
+#pragma once
+
+#include <atomic>
+#include <csignal>
+#include <stop_token>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+namespace rtb::cli {
+
+class interrupt_handler {
+public:
+    /// Installs the handlers; one per process, in main, before any work.
+    interrupt_handler() {
+        if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+            fds_[0] = fds_[1] = -1;
+            return;  // no handler: Ctrl-C keeps its default (immediate exit)
+        }
+        // Touch the statics now: the handler must never be the one to construct them.
+        received().store(0);
+        write_fd().store(fds_[1]);
+        struct sigaction sa {};
+        sa.sa_handler = &interrupt_handler::on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        for (int i = 0; i < 3; ++i) ::sigaction(signals[i], &sa, &previous_[i]);
+        watcher_ = std::thread([this] { watch(); });
+    }
+    interrupt_handler(const interrupt_handler&) = delete;
+    interrupt_handler& operator=(const interrupt_handler&) = delete;
+    ~interrupt_handler() {
+        if (fds_[1] < 0) return;
+        for (int i = 0; i < 3; ++i) ::sigaction(signals[i], &previous_[i], nullptr);
+        write_fd().store(-1);
+        const char quit = 0;
+        [[maybe_unused]] const auto n = ::write(fds_[1], &quit, 1);
+        watcher_.join();
+        ::close(fds_[0]);
+        ::close(fds_[1]);
+    }
+
+    /// The token every long operation watches.
+    static std::stop_token token() noexcept { return source().get_token(); }
+    /// The signal that asked to stop (SIGINT, SIGTERM, SIGHUP), or 0.
+    static int signal() noexcept { return received().load(); }
+    /// The exit status for an interrupted run: 128 + the signal.
+    static int exit_status() noexcept { return 128 + signal(); }
+
+private:
+    static constexpr int signals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+    static std::stop_source& source() noexcept {
+        static std::stop_source s;
+        return s;
+    }
+    static std::atomic<int>& received() noexcept {
+        static std::atomic<int> r{0};
+        return r;
+    }
+    static std::atomic<int>& write_fd() noexcept {
+        static std::atomic<int> fd{-1};
+        return fd;
+    }
+
+    static void on_signal(int sig) noexcept {
+        int expected = 0;
+        if (!received().compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one: now
+        const int fd = write_fd().load();
+        if (fd >= 0) {
+            const char c = static_cast<char>(sig);
+            [[maybe_unused]] const auto n = ::write(fd, &c, 1);
+        }
+    }
+
+    void watch() {
+        for (;;) {
+            pollfd p{fds_[0], POLLIN, 0};
+            if (::poll(&p, 1, -1) < 0) continue;
+            char c = 0;
+            if (::read(fds_[0], &c, 1) != 1) continue;
+            if (c == 0) return;  // the destructor
+            source().request_stop();
+        }
+    }
+
+    int fds_[2] = {-1, -1};
+    struct sigaction previous_[3] = {};
+    std::thread watcher_;
+};
+
+}  // namespace rtb::cli
