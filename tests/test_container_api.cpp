@@ -558,4 +558,64 @@ BOOST_AUTO_TEST_CASE(streams_keep_their_own_partial_lines) {
     BOOST_TEST(got == want);
 }
 
+BOOST_AUTO_TEST_CASE(log_timestamps_as_dockerd_and_podman_write_them) {
+    const auto d = parse_log_time("2026-11-29T07:05:10.835807300Z").value();
+    BOOST_TEST(d.seconds == 1'795'935'910);
+    BOOST_TEST(d.nanos == 835'807'300);
+    const auto p = parse_log_time("2026-11-29T07:05:12Z").value();  // Podman 4.3: whole seconds
+    BOOST_TEST(p.seconds == 1'795'935'912);
+    BOOST_TEST(p.nanos == 0);
+    BOOST_TEST(parse_log_time("1970-01-01T00:00:00Z").value().seconds == 0);
+    BOOST_TEST(parse_log_time("2000-03-01T00:00:00.5Z").value().nanos == 500'000'000);
+    BOOST_TEST(parse_log_time("2000-03-01T00:00:00Z").value().seconds == 951'868'800);
+    BOOST_TEST((parse_log_time("2026-11-29T07:05:10.8Z").value() < d));
+    for (const char* bad : {"", "2026-11-29 07:05:10Z", "2026-11-29T07:05:10", "2026-11-29T07:05:10+01:00",
+                            "2026-13-29T07:05:10Z", "2026-11-29T07:05:10.Z", "2026-11-29T07:05:10.1234567890Z",
+                            "2026-11-29T7:05:10Z", "x026-11-29T07:05:10Z", "2026-11-29T07:05:10.-1Z"})
+        BOOST_TEST_CONTEXT(bad) { BOOST_TEST(!parse_log_time(bad).has_value()); }
+}
+
+BOOST_AUTO_TEST_CASE(timestamped_frames_lose_their_stamp_however_they_are_cut) {
+    const std::string bytes = frame(1, "2026-11-29T07:05:10.735093197Z line1\n") +
+                              frame(2, "2026-11-29T07:05:10.835807300Z ial\n") +
+                              frame(1, "2026-11-29T07:05:10.836614367Z part") +
+                              frame(1, "2026-11-29T07:05:10.836614367Z  two spaces kept");
+    for (std::size_t piece = 1; piece <= bytes.size(); ++piece) {
+        mux_decoder mux;
+        timestamp_stripper stamps;
+        std::vector<std::string> entries;
+        std::vector<std::int32_t> nanos;
+        for (std::size_t at = 0; at < bytes.size(); at += piece)
+            mux.feed(std::string_view(bytes).substr(at, piece), [&](std_stream st, std::string_view b, bool first) {
+                stamps.feed(st, b, first, [&](std_stream, log_time t, std::string_view data, bool start) {
+                    if (start) {
+                        entries.emplace_back();
+                        nanos.push_back(t.nanos);
+                    }
+                    entries.back() += data;
+                });
+            });
+        mux.finish();
+        const std::vector<std::string> want = {"line1\n", "ial\n", "part", " two spaces kept"};
+        BOOST_TEST_CONTEXT(piece) {
+            BOOST_TEST(entries == want);
+            BOOST_TEST(nanos == (std::vector<std::int32_t>{735'093'197, 835'807'300, 836'614'367, 836'614'367}));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_without_a_timestamp_is_a_parse_error) {
+    for (const std::string& payload : {std::string("no timestamp here\n"), std::string(100, 'x')}) {
+        mux_decoder mux;
+        timestamp_stripper stamps;
+        const auto e = error_of([&] {
+            mux.feed(frame(1, payload), [&](std_stream st, std::string_view b, bool first) {
+                stamps.feed(st, b, first, [](std_stream, log_time, std::string_view, bool) {});
+            });
+        });
+        BOOST_TEST(e.value() == errc::parse_error);
+        BOOST_TEST(contains(e.what(), "not a timestamp"));
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

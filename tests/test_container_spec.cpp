@@ -318,6 +318,33 @@ BOOST_AUTO_TEST_CASE(an_engine_socket_or_a_folder_holding_one_needs_allow_engine
     ok(s);
 }
 
+BOOST_AUTO_TEST_CASE(any_socket_named_like_an_engines_needs_allow_engine_socket_mount) {
+    auto h = fake_host();
+    const auto plain = h.resolve;
+    h.resolve = [plain](const std::string& p) -> std::optional<std::string> {
+        if (p == "/srv/other/podman.sock" || p == "/srv/other/notes.sock") return p;
+        return plain(p);
+    };
+    h.is_engine_socket = [](const std::string& p) { return p == "/srv/other/podman.sock"; };
+    auto s = minimal();
+    s.mounts = {{mount::kind::bind, "/srv/other/podman.sock", "/run/podman.sock", false}};
+    const auto e = error_of([&] { validate(s, h); });
+    BOOST_TEST(contains(e.what(), "is an engine's API socket"));
+    s.allow_engine_socket_mount = true;
+    validate(s, h);
+    s.allow_engine_socket_mount = false;
+    s.mounts[0].source = "/srv/other/notes.sock";  // some other socket
+    validate(s, h);
+}
+
+BOOST_AUTO_TEST_CASE(engine_socket_names) {
+    for (const char* yes : {"/run/docker.sock", "docker.sock", "/x/podman.sock", "/run/containerd/containerd.sock",
+                            "/run/buildkit/buildkitd.sock", "/var/run/crio/crio.sock"})
+        BOOST_TEST_CONTEXT(yes) { BOOST_TEST(engine_socket_name(yes)); }
+    for (const char* no : {"/run/docker.socket", "/run/my-docker.sock", "/run/docker.sock/x", "", "/run/x.sock"})
+        BOOST_TEST_CONTEXT(no) { BOOST_TEST(!engine_socket_name(no)); }
+}
+
 BOOST_AUTO_TEST_CASE(mount_targets_are_absolute_plain_and_distinct) {
     auto target = [](std::string t) {
         return [t](container_spec& s) { s.mounts = {{mount::kind::bind, "/data", t, false}}; };

@@ -7,10 +7,14 @@
 #pragma once
 
 #include <array>
+#include <charconv>
+#include <compare>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -38,7 +42,7 @@ public:
     template <class Sink>
     void feed(std::string_view chunk, Sink&& sink) {
         if (tty_) {
-            if (!chunk.empty()) sink(std_stream::out, chunk);
+            if (!chunk.empty()) emit(sink, std_stream::out, chunk, false);
             return;
         }
         while (!chunk.empty()) {
@@ -49,7 +53,12 @@ public:
                 if (header_len_ < header_.size()) return;
                 header_len_ = 0;
                 start_frame();
-                if (remaining_ == 0) end_frame();
+                frame_start_ = true;
+                if (remaining_ == 0) {
+                    if (stream_ != 3) emit(sink, static_cast<std_stream>(stream_), {}, true);  // an empty entry
+                    frame_start_ = false;
+                    end_frame();
+                }
                 continue;
             }
             const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), remaining_));
@@ -59,8 +68,9 @@ public:
             if (stream_ == 3) {
                 if (engine_error_.size() < 4096) engine_error_.append(piece.substr(0, 4096 - engine_error_.size()));
             } else {
-                sink(static_cast<std_stream>(stream_), piece);
+                emit(sink, static_cast<std_stream>(stream_), piece, frame_start_);
             }
+            frame_start_ = false;
             if (remaining_ == 0) end_frame();
         }
     }
@@ -78,6 +88,16 @@ public:
     std::uint64_t frames() const noexcept { return frames_; }
 
 private:
+    /// Sinks take (stream, bytes), or (stream, bytes, first piece of a frame).
+    template <class Sink>
+    static void emit(Sink& sink, std_stream st, std::string_view piece, bool frame_start) {
+        if constexpr (std::is_invocable_v<Sink&, std_stream, std::string_view, bool>) {
+            sink(st, piece, frame_start);
+        } else if (!piece.empty()) {
+            sink(st, piece);
+        }
+    }
+
     void start_frame() {
         const auto s = header_[0];
         if (s > 3 || header_[1] != 0 || header_[2] != 0 || header_[3] != 0)
@@ -106,6 +126,7 @@ private:
     std::uint64_t remaining_ = 0;
     std::uint8_t stream_ = 1;
     std::uint64_t frames_ = 0;
+    bool frame_start_ = false;
     std::string engine_error_;
 };
 
@@ -167,6 +188,86 @@ private:
 
     std::size_t max_;
     std::array<std::string, 3> pending_;
+};
+
+/// When a log entry was written, as the engine stamps it (timestamps=1).
+struct log_time {
+    std::int64_t seconds = 0;  ///< since the Unix epoch, UTC
+    std::int32_t nanos = 0;
+    friend auto operator<=>(const log_time&, const log_time&) = default;
+};
+
+/// Parses "2026-11-29T07:05:10.835807300Z" (RFC 3339, UTC, 0 to 9 fraction
+/// digits: dockerd writes 9, Podman 4.3 none). std::nullopt otherwise.
+inline std::optional<log_time> parse_log_time(std::string_view t) {
+    auto num = [&](std::size_t at, std::size_t len, int& out) {
+        if (at + len > t.size()) return false;
+        for (std::size_t k = at; k < at + len; ++k)
+            if (t[k] < '0' || t[k] > '9') return false;
+        const auto r = std::from_chars(t.data() + at, t.data() + at + len, out);
+        return r.ec == std::errc{} && r.ptr == t.data() + at + len;
+    };
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+    if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t.back() != 'Z')
+        return std::nullopt;
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec))
+        return std::nullopt;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+    log_time out;
+    const auto frac = t.substr(19, t.size() - 20);
+    if (!frac.empty()) {
+        if (frac[0] != '.' || frac.size() < 2 || frac.size() > 10) return std::nullopt;
+        int n = 0;
+        if (!num(20, frac.size() - 1, n)) return std::nullopt;
+        for (std::size_t k = frac.size() - 1; k < 9; ++k) n *= 10;
+        out.nanos = n;
+    }
+    // days from the civil date (Howard Hinnant's algorithm)
+    const int yy = y - (mo <= 2);
+    const int era = (yy >= 0 ? yy : yy - 399) / 400;
+    const int yoe = yy - era * 400;
+    const int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    const std::int64_t days = std::int64_t{era} * 146097 + doe - 719468;
+    out.seconds = days * 86400 + h * 3600 + mi * 60 + sec;
+    return out;
+}
+
+/// Splits the "TIMESTAMP " prefix off each frame of a timestamps=1 log
+/// stream (one log entry per frame): `sink(std_stream, log_time, bytes,
+/// bool entry_start)` gets the entry's pieces without it.
+class timestamp_stripper {
+public:
+    template <class Sink>
+    void feed(std_stream st, std::string_view piece, bool frame_start, Sink&& sink) {
+        if (frame_start) {
+            head_.clear();
+            in_head_ = true;
+        }
+        if (in_head_) {
+            const auto sp = piece.find(' ');
+            head_.append(piece.substr(0, sp));
+            if (head_.size() > 40)
+                throw error(errc::parse_error, fmt::format("a timestamped log entry starts with {}, not a timestamp",
+                                                           detail::ref::quote(head_.substr(0, 40))));
+            if (sp == std::string_view::npos) return;
+            const auto t = parse_log_time(head_);
+            if (!t)
+                throw error(errc::parse_error, fmt::format("a timestamped log entry starts with {}, not a timestamp",
+                                                           detail::ref::quote(head_)));
+            current_ = *t;
+            in_head_ = false;
+            piece.remove_prefix(sp + 1);
+            sink(st, current_, piece, true);
+            return;
+        }
+        if (!piece.empty()) sink(st, current_, piece, false);
+    }
+
+private:
+    std::string head_;
+    bool in_head_ = false;
+    log_time current_;
 };
 
 }  // namespace rtb

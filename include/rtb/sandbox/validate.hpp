@@ -35,7 +35,20 @@ struct host_filesystem {
     std::function<std::optional<std::string>(const std::string&)> resolve;
     /// Canonical paths of engine API sockets a mount must not expose.
     std::vector<std::string> engine_sockets;
+    /// Whether an existing (canonical) path is some engine's API socket,
+    /// wherever it lives: a unix socket named like one (docker.sock,
+    /// podman.sock, containerd.sock, buildkitd.sock, crio.sock). Optional.
+    std::function<bool(const std::string&)> is_engine_socket;
 };
+
+/// The file names engines give their API sockets.
+inline bool engine_socket_name(std::string_view path) {
+    const auto slash = path.rfind('/');
+    const auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    for (std::string_view n : {"docker.sock", "podman.sock", "containerd.sock", "buildkitd.sock", "crio.sock"})
+        if (name == n) return true;
+    return false;
+}
 
 /// Limits on sizes, so a hostile spec is refused with a clear message
 /// rather than by the kernel's exec() or the engine's JSON parser.
@@ -117,6 +130,10 @@ inline host_filesystem local_host_filesystem(std::string_view engine_socket = {}
         auto c = std::filesystem::canonical(p, ec);
         if (ec) return std::nullopt;
         return c.string();
+    };
+    h.is_engine_socket = [](const std::string& p) {
+        std::error_code ec;
+        return engine_socket_name(p) && std::filesystem::is_socket(p, ec);
     };
     std::vector<std::string> known = {"/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock",
                                       "/var/run/podman/podman.sock", "/run/containerd/containerd.sock",
@@ -277,6 +294,10 @@ inline void validate(const container_spec& spec, const host_filesystem& host, co
         if (*real == "/" && !spec.allow_root_mount)
             fail(fmt::format("{}.source {} is the host's root directory{}; set allow_root_mount to mean it", field,
                              shown(m.source), m.source == "/" ? "" : " (through a symlink)"));
+        if (!spec.allow_engine_socket_mount && host.is_engine_socket && host.is_engine_socket(*real))
+            fail(fmt::format("{}.source {} is an engine's API socket, which gives the sandbox control of that "
+                             "engine; set allow_engine_socket_mount to mean it",
+                             field, shown(m.source)));
         if (!spec.allow_engine_socket_mount && *real != "/")
             for (const auto& sock : host.engine_sockets)
                 if (is_within(sock, *real))
