@@ -28,6 +28,7 @@ using action = std::function<int()>;
 /// when it is the one selected.
 void add_hash(CLI::App& app, action& run);
 void add_tags(CLI::App& app, action& run);
+void add_run(CLI::App& app, action& run);
 
 /// A repeatable option taking exactly one value per occurrence, verbatim: CLI11
 /// would otherwise read "[a,b]" as a list and strip the brackets, which breaks
