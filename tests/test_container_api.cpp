@@ -347,6 +347,23 @@ BOOST_AUTO_TEST_CASE(an_exited_container_reports_its_exit_code) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(tty_stop_timeout_and_auto_remove_are_read_for_attach) {
+    for (const char* engine : {"docker", "podman"}) {
+        BOOST_TEST_CONTEXT(engine) {
+            const auto s = parse_inspect(fixture(std::string(engine) + "-inspect-running.json"), "inspect");
+            BOOST_TEST(!s.tty);
+            BOOST_TEST(!s.stop_timeout.has_value());  // not set (Podman says 0)
+            BOOST_TEST(!s.auto_remove);
+        }
+    }
+    const auto s = parse_inspect(R"({"Id":"ab","State":{"Status":"running","Running":true},)"
+                                 R"("Config":{"Tty":true,"StopTimeout":3},"HostConfig":{"AutoRemove":true}})",
+                                 "inspect");
+    BOOST_TEST(s.tty);
+    BOOST_TEST(s.stop_timeout.value() == 3);
+    BOOST_TEST(s.auto_remove);
+}
+
 BOOST_AUTO_TEST_CASE(published_ports_are_read_from_network_settings) {
     const auto s = parse_inspect(fixture("docker-inspect-ports.json"), "inspect");
     std::vector<mapped_port> want = {

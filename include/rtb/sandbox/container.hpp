@@ -233,11 +233,10 @@ public:
     void remove() {
         auto& s = need();
         if (s.removed) return;
-        std::optional<error> stop_failed;
         try {
             stop();
-        } catch (const error& e) {
-            stop_failed = e;  // removal with force still kills it
+        } catch (const error&) {
+            // The forced removal below still kills it; its error is the one that counts.
         }
         const auto what = fmt::format("removing container {} on {}", s.id, s.where);
         auto resp = short_call({"DELETE", container_api::remove_target(s.api, s.id, true, true)});
@@ -252,7 +251,6 @@ public:
         }
         s.removed = true;
         end_watch();
-        (void)stop_failed;
     }
 
     /// Lets the container live on: the handle forgets it (no stop, no
@@ -591,6 +589,9 @@ inline container attach(docker_engine& engine, std::string_view id_or_name, owne
     s.id = st.id;
     s.name = st.name;
     s.ports = st.ports;
+    s.tty = st.tty;
+    s.auto_remove = st.auto_remove;
+    if (st.stop_timeout) s.grace = std::chrono::seconds(*st.stop_timeout);
     s.owned = own == ownership::owned;
     return c;
 }

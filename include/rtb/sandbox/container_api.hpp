@@ -50,6 +50,9 @@ struct container_state {
     std::string error;                      ///< the engine's error starting it, if any
     std::optional<health_state> health;     ///< when the container has a health check
     bool has_healthcheck = false;           ///< Config.Healthcheck is set and not NONE
+    bool tty = false;                       ///< Config.Tty: its output is not framed
+    std::optional<int> stop_timeout;        ///< Config.StopTimeout, seconds
+    bool auto_remove = false;               ///< HostConfig.AutoRemove
     std::string network_mode;
     std::vector<mapped_port> ports;         ///< NetworkSettings.Ports, bound ones only
     std::map<std::string, std::string> labels;
@@ -375,6 +378,10 @@ inline container_state parse_inspect(std::string_view json, std::string_view wha
     if (doc["Config"].get(config) == simdjson::SUCCESS && config.is_object()) {
         s.image = str(config, "Image");
         s.labels = labels(config["Labels"]);
+        s.tty = flag(config, "Tty");
+        std::int64_t t = 0;
+        if (config["StopTimeout"].get_int64().get(t) == simdjson::SUCCESS && t > 0 && t <= 86'400)  // Podman: 0 when unset
+            s.stop_timeout = static_cast<int>(t);
         simdjson::dom::array test;
         if (config["Healthcheck"]["Test"].get_array().get(test) == simdjson::SUCCESS && test.size() > 0) {
             std::string_view first;
@@ -382,8 +389,10 @@ inline container_state parse_inspect(std::string_view json, std::string_view wha
         }
     }
     simdjson::dom::element host_config;
-    if (doc["HostConfig"].get(host_config) == simdjson::SUCCESS && host_config.is_object())
+    if (doc["HostConfig"].get(host_config) == simdjson::SUCCESS && host_config.is_object()) {
         s.network_mode = str(host_config, "NetworkMode");
+        s.auto_remove = flag(host_config, "AutoRemove");
+    }
     simdjson::dom::object ports;
     if (doc["NetworkSettings"]["Ports"].get_object().get(ports) == simdjson::SUCCESS) {
         for (auto [key, bindings] : ports) {
