@@ -514,7 +514,8 @@ BOOST_AUTO_TEST_CASE(publish_errors_say_which_part_is_wrong) {
         {"[::1:80", "[IPv6]:HOST:CONTAINER"},
         {"[::1]:80", "[IPv6]:HOST:CONTAINER"},
     };
-    for (const auto& [text, why] : cases) {
+    for (const auto& [text_, why] : cases) {
+        const char* text = text_;  // a lambda cannot capture a structured binding in C++20 (clang 14)
         BOOST_TEST_CONTEXT(text) {
             const auto e = error_of([&] { parse_port_mapping(text); });
             BOOST_TEST(e.value() == errc::invalid_argument);
@@ -545,7 +546,8 @@ BOOST_AUTO_TEST_CASE(mount_errors) {
         {"/data:/work:ro:extra", "mode \"ro:extra\""},
         {"/a:b:/work", "mode \"/work\""},
     };
-    for (const auto& [text, why] : cases) {
+    for (const auto& [text_, why] : cases) {
+        const char* text = text_;  // a lambda cannot capture a structured binding in C++20 (clang 14)
         BOOST_TEST_CONTEXT(text) {
             const auto e = error_of([&] { parse_mount(text); });
             BOOST_TEST(contains(e.what(), "--mount"));
@@ -572,7 +574,8 @@ BOOST_AUTO_TEST_CASE(tmpfs_errors) {
         {"/s:exec", "option \"exec\""},
         {"/s:size=1m,,mode=1", "option \"\""},
     };
-    for (const auto& [text, why] : cases) {
+    for (const auto& [text_, why] : cases) {
+        const char* text = text_;  // a lambda cannot capture a structured binding in C++20 (clang 14)
         BOOST_TEST_CONTEXT(text) {
             const auto e = error_of([&] { parse_tmpfs(text); });
             BOOST_TEST(contains(e.what(), "--tmpfs"));

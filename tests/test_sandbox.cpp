@@ -504,12 +504,22 @@ BOOST_AUTO_TEST_CASE(moving_a_handle_moves_the_ownership) {
 }
 
 BOOST_AUTO_TEST_CASE(stop_sends_sigterm_and_kills_after_the_grace_period) {
+    // Healthy once the trap is set: a stop before that would find no handler.
+    auto trapped = [](std::string trap) {
+        auto s = t().spec({"sh", "-c", trap + "; touch /tmp/trapped; while :; do sleep 0.1; done"});
+        health_check h;
+        h.shell = "test -e /tmp/trapped";
+        h.interval = std::chrono::milliseconds(100);
+        s.health = h;
+        s.ready = readiness::healthy;
+        return s;
+    };
     auto e = t().make();
-    auto polite = launch(e, t().spec({"sh", "-c", "trap 'echo got TERM; exit 0' TERM; while :; do sleep 0.1; done"}));
+    auto polite = launch(e, trapped("trap 'echo got TERM; exit 0' TERM"));
     polite.stop(std::chrono::seconds(10));
     BOOST_TEST(polite.wait() == 0);
     BOOST_TEST(polite.tail(1) == std::vector<std::string>{"got TERM"});
-    auto stubborn = launch(e, t().spec({"sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"}));
+    auto stubborn = launch(e, trapped("trap '' TERM"));
     stubborn.stop(std::chrono::seconds(1));
     BOOST_TEST(stubborn.wait() == 137);
     polite.remove();

@@ -5,6 +5,7 @@
 #include "rtb/concepts.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/resources.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/version.hpp"
 
@@ -26,3 +27,10 @@
 #include "rtb/policy/null_logger.hpp"
 
 #include "rtb/stream/event.hpp"
+
+// Sandboxes: the spec and its checks (launch() itself, with the engine
+// transport, is rtb/sandbox/container.hpp).
+#include "rtb/sandbox/container_spec.hpp"
+#include "rtb/sandbox/log_stream.hpp"
+#include "rtb/sandbox/parse.hpp"
+#include "rtb/sandbox/validate.hpp"

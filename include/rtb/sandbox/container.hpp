@@ -332,7 +332,7 @@ private:
         std::jthread watcher;  // last: joined (and cancelled) first
     };
 
-    friend container launch(docker_engine&, const container_spec&, std::stop_token);
+    friend container launch(docker_engine&, const container_spec&, const host_filesystem&, std::stop_token);
     friend container attach(docker_engine&, std::string_view, ownership);
 
     static std::unique_ptr<state> make_state(docker_engine& engine) {
@@ -468,9 +468,12 @@ inline std::string tail_text(container& c) {
 /// spec.ready_timeout). Any failure after the create removes the container
 /// again. Throws invalid_argument (the spec), not_found (image, network),
 /// timeout, cancelled, and the engine's errors with its message.
-inline container launch(docker_engine& engine, const container_spec& spec, std::stop_token stop = {}) {
-    const auto& ep = engine.http().where();
-    const auto host = local_host_filesystem(ep.type == http::endpoint::kind::unix_socket ? ep.socket_path : "");
+/// `host` is how bind sources are checked: the engine's host as the caller
+/// sees it. The overload without it uses this machine's filesystem, which is
+/// the engine's for a unix socket; for a tcp:// engine elsewhere, pass a
+/// host_filesystem that knows that machine.
+inline container launch(docker_engine& engine, const container_spec& spec, const host_filesystem& host,
+                        std::stop_token stop = {}) {
     validate(spec, host);
 
     container_spec resolved = spec;  // bind sources as they were checked (symlinks resolved)
@@ -574,6 +577,14 @@ inline container launch(docker_engine& engine, const container_spec& spec, std::
     if (last && s.name.empty()) s.name = last->name;
     s.keep_alive = spec.keep_alive;
     return c;
+}
+
+/// launch() with bind sources checked on this machine (and the engine's own
+/// socket, when it is a unix socket, among those a mount must not expose).
+inline container launch(docker_engine& engine, const container_spec& spec, std::stop_token stop = {}) {
+    const auto& ep = engine.http().where();
+    return launch(engine, spec,
+                  local_host_filesystem(ep.type == http::endpoint::kind::unix_socket ? ep.socket_path : ""), stop);
 }
 
 /// A handle to an existing container (by id or name): borrowed by default,
