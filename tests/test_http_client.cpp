@@ -5,7 +5,9 @@
 #define BOOST_TEST_MODULE http_client
 #include <boost/test/unit_test.hpp>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include "rtb/transport/http.hpp"
 #include "support/fake_server.hpp"
@@ -409,4 +411,52 @@ BOOST_AUTO_TEST_CASE(no_file_descriptor_outlives_a_client) {
         error_of([&] { http::client(http::endpoint::unix_socket((site.dir / "none.sock").string())).send({"GET", "/"}); });
     }
     BOOST_TEST(open_fds() == before);
+}
+
+// A long poll (POST /containers/{id}/wait) answers its headers at once and
+// its body much later: on_headers says when the server has taken the request.
+BOOST_AUTO_TEST_CASE(on_headers_is_called_once_before_the_body_of_the_final_answer) {
+    unix_site site;
+    std::mutex m;
+    std::condition_variable cv;
+    bool headers_seen = false;
+    fake_server server(site.socket, [&](connection& c, const std::string&) {
+        if (!c.write("HTTP/1.1 100 Continue\r\n\r\n")) return false;
+        if (!c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"))
+            return false;
+        std::unique_lock lock(m);  // the body only once the client has seen the headers
+        if (!cv.wait_for(lock, 30s, [&] { return headers_seen; })) return false;
+        lock.unlock();
+        return c.write("a\r\n{\"code\":5}\r\n0\r\nX-Trailer: t\r\n\r\n");
+    });
+    http::client client(site.at());
+    http::request r("POST", "/v1.41/containers/x/wait");
+    int calls = 0;
+    std::string body_at_headers = "unset";
+    r.on_headers = [&](const http::response& head) {
+        ++calls;
+        BOOST_TEST(head.status == 200);
+        BOOST_TEST(head.header("Content-Type").value() == "application/json");
+        std::lock_guard lock(m);
+        headers_seen = true;
+        cv.notify_all();
+    };
+    r.on_data = [&](std::string_view chunk) {
+        if (body_at_headers == "unset") body_at_headers = std::string(chunk);
+    };
+    const auto resp = client.send(r);
+    BOOST_TEST(resp.status == 200);
+    BOOST_TEST(calls == 1);  // not for the 100, not again for the trailers
+    BOOST_TEST(body_at_headers == "{\"code\":5}");
+}
+
+BOOST_AUTO_TEST_CASE(on_headers_is_called_for_an_error_answer_too) {
+    unix_site site;
+    fake_server server(site.socket, [](connection& c, const std::string&) { return c.write(answer(404, "gone")); });
+    http::client client(site.at());
+    http::request r("POST", "/v1.41/containers/x/wait");
+    int status = 0;
+    r.on_headers = [&](const http::response& head) { status = head.status; };
+    BOOST_TEST(client.send(r).status == 404);
+    BOOST_TEST(status == 404);
 }

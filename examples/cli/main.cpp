@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     add_tags(app, run);
     add_context(app, run);
     add_exists(app, run);
+    add_run(app, run);
 
     try {
         app.parse(argc, argv);

@@ -5,8 +5,11 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "rtb/resources.hpp"
 
 namespace rtb {
 
@@ -32,6 +35,9 @@ struct build_request {
     bool pull = false;                      ///< always pull the base image
     bool remove_intermediate = true;        ///< rm
     bool force_remove_intermediate = true;  ///< forcerm: also after a failure
+    /// Limits for the build's RUN steps (memory, memswap, cpu quota/period,
+    /// shm size); pids_limit is for containers only. Unset: the engine's.
+    std::optional<rtb::resources> resources;
 };
 
 /// What a finished build produced.

@@ -6,6 +6,7 @@
 #include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/resources.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/version.hpp"
 
@@ -39,3 +40,10 @@
 #include "rtb/policy/retry.hpp"
 
 #include "rtb/stream/event.hpp"
+
+// Sandboxes: the spec and its checks (launch() itself, with the engine
+// transport, is rtb/sandbox/container.hpp).
+#include "rtb/sandbox/container_spec.hpp"
+#include "rtb/sandbox/log_stream.hpp"
+#include "rtb/sandbox/parse.hpp"
+#include "rtb/sandbox/validate.hpp"

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include "rtb/detail/json_writer.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/resources.hpp"
 #include "rtb/transport/detail/codec.hpp"
 
 namespace rtb::docker_api {
@@ -264,6 +266,26 @@ inline bool labels_match(const std::map<std::string, std::string>& labels, const
     return true;
 }
 
+/// The POST /build query parameters for build limits, in the Engine API's
+/// names: memory, memswap, cpuperiod, cpuquota, shmsize. Checked first
+/// (validate(), limits_for::build); nano_cpus, which /build lacks, becomes
+/// the equivalent quota over the default 100 ms period.
+inline std::vector<std::pair<std::string, std::string>> build_resource_params(const resources& r,
+                                                                              std::string_view where) {
+    validate(r, limits_for::build, where);
+    std::vector<std::pair<std::string, std::string>> out;
+    if (r.memory) out.emplace_back("memory", std::to_string(*r.memory));
+    if (r.memory_swap) out.emplace_back("memswap", std::to_string(*r.memory_swap));
+    if (r.nano_cpus) {
+        out.emplace_back("cpuperiod", std::to_string(default_cpu_period));
+        out.emplace_back("cpuquota", std::to_string(*r.nano_cpus / (1'000'000'000 / default_cpu_period)));
+    }
+    if (r.cpu_period) out.emplace_back("cpuperiod", std::to_string(*r.cpu_period));
+    if (r.cpu_quota) out.emplace_back("cpuquota", std::to_string(*r.cpu_quota));
+    if (r.shm_size) out.emplace_back("shmsize", std::to_string(*r.shm_size));
+    return out;
+}
+
 /// POST /build: the target with its query, from a build_request. Pure, so
 /// every field's encoding is tested; the body (the context tar) and the
 /// X-Registry-Config header are the caller's. Throws invalid_argument for
@@ -300,6 +322,10 @@ inline std::string build_target(api_version v, const build_request& r) {
     if (!r.network_mode.empty()) add("networkmode", r.network_mode);
     if (!r.cache_from.empty()) add("cachefrom", json_array(r.cache_from));
     if (r.pull) add("pull", "1");
+    if (r.resources)
+        for (const auto& [key, value] : build_resource_params(
+                 *r.resources, fmt::format("build of {}", r.tags.empty() ? std::string("an image") : r.tags.front())))
+            add(key, value);
     add("rm", r.remove_intermediate ? "1" : "0");
     add("forcerm", r.force_remove_intermediate ? "1" : "0");
     return q;

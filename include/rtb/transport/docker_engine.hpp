@@ -104,6 +104,13 @@ public:
         negotiate();
         return *api_;
     }
+    /// Whether the engine is Podman (known from /_ping, no /version call).
+    bool is_podman() {
+        negotiate();
+        return is_podman_;
+    }
+    /// The options this engine was made with.
+    const options& settings() const noexcept { return opts_; }
 
     /// Whether `ref` exists: in the engine (lookup::local), else pulled from
     /// its registry (lookup::local_then_pull, the seed's way: progress events

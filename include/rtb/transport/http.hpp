@@ -220,6 +220,8 @@ struct header_field {
     std::string name, value;
 };
 
+struct response;
+
 /// One HTTP request.
 struct request {
     request() = default;
@@ -232,6 +234,10 @@ struct request {
     body_reader reader;                     ///< a streamed body, sent chunked unless body_size is known
     std::optional<std::uint64_t> body_size; ///< the streamed body's length, when known
     chunk_sink on_data;                     ///< stream a 2xx body here instead of into response::body
+    /// Called once the final answer's status line and headers are in, before
+    /// its body: a long-poll (POST /containers/{id}/wait) is registered
+    /// server-side by then. May throw (the request is aborted).
+    std::function<void(const response&)> on_headers;
     std::optional<std::chrono::milliseconds> timeout;  ///< overrides client::options::timeout; 0: none
 };
 
@@ -412,6 +418,7 @@ struct client::transfer {
     curl_off_t moved = -1;  // bytes down + up at the last progress call
     curl_off_t header_bytes = 0;  // answer head bytes (curl's dlnow counts the body only)
     std::chrono::steady_clock::time_point last_motion = std::chrono::steady_clock::now();
+    bool headers_done = false;
     char errbuf[CURL_ERROR_SIZE] = {};
 };
 
@@ -431,6 +438,11 @@ inline std::size_t client::on_header(char* data, std::size_t size, std::size_t n
                     status = status * 10 + (line[i] - '0');
             t.resp.status = status;
             t.got_status = true;
+        } else if (line.empty()) {  // the end of a header block
+            if (t.resp.status >= 200 && !t.headers_done) {
+                t.headers_done = true;  // once: trailers end with an empty line too
+                if (t.req->on_headers) t.req->on_headers(t.resp);
+            }
         } else if (const auto colon = line.find(':'); colon != std::string_view::npos && colon > 0) {
             auto value = line.substr(colon + 1);
             while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);

@@ -1,0 +1,222 @@
+// rtb run: start a runtime image as a sandbox container, with docker run's
+// spelling for what a sandbox needs; attached, its output and exit status
+// are the container's; detached, its id is printed.
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "cli.hpp"
+#include "rtb/sandbox/container.hpp"
+#include "rtb/sandbox/parse.hpp"
+
+namespace rtb::cli {
+
+namespace {
+
+/// A whole number for `option` (--pids-limit 100, --cpu-quota 50000).
+std::int64_t parse_integer(std::string_view text, std::string_view option, std::int64_t min, std::int64_t max) {
+    std::int64_t v = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < min || v > max)
+        detail::bad_value(option, text, fmt::format("is not a whole number from {} to {}", min, max));
+    return v;
+}
+
+/// A duration for `option`: a number with ms, s, m or h ("500ms", "2s", "1.5m").
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option) {
+    std::size_t i = 0;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    const auto number = text.substr(0, i), unit = text.substr(i);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    double v = 0;
+    const auto r = std::from_chars(number.data(), number.data() + number.size(), v);
+    if (number.empty() || scale == 0 || r.ec != std::errc{} || r.ptr != number.data() + number.size() ||
+        v * scale > 7 * 24 * 3'600'000.0)
+        detail::bad_value(option, text, "is not a duration such as 500ms, 2s or 1.5m (at most a week)");
+    return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
+}
+
+/// Turns SIGINT, SIGTERM and SIGHUP into a stop request while it lives: the
+/// signals are blocked in every thread and taken by one that waits for them.
+class signal_stop {
+public:
+    signal_stop() {
+        sigemptyset(&set_);
+        for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
+        pthread_sigmask(SIG_BLOCK, &set_, &old_);
+        waiter_ = std::jthread([this](std::stop_token done) {
+            const timespec tick{0, 200'000'000};
+            while (!done.stop_requested()) {
+                const int s = sigtimedwait(&set_, nullptr, &tick);
+                if (s > 0) {
+                    signal_ = s;
+                    source_.request_stop();
+                }
+            }
+        });
+    }
+    ~signal_stop() {
+        waiter_.request_stop();
+        waiter_.join();
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    std::stop_token token() const { return source_.get_token(); }
+    int signal() const { return signal_; }
+
+private:
+    sigset_t set_{}, old_{};
+    std::stop_source source_;
+    std::atomic<int> signal_{0};
+    std::jthread waiter_;
+};
+
+}  // namespace
+
+void add_run(CLI::App& app, action& run) {
+    struct options {
+        std::string image;
+        std::vector<std::string> command;
+        std::vector<std::string> env, publish, mounts, tmpfs, labels;
+        std::string memory, memory_swap, cpus, cpu_quota, cpu_period, pids_limit, shm_size;
+        std::string network = "none";
+        std::string workdir, user, name, host;
+        std::optional<std::string> entrypoint_set;
+        std::string health_cmd, health_interval = "1s", ready_timeout = "60s", stop_timeout = "10";
+        bool rm = false, detach = false, tty = false, read_only = false;
+        bool allow_engine_socket = false, allow_root = false;
+    };
+    auto o = std::make_shared<options>();
+    auto* cmd = app.add_subcommand("run", "Start a runtime image as a sandbox container (docker run's spelling)");
+    cmd->add_option("IMAGE", o->image, "The image to run")->required();
+    cmd->add_option("COMMAND", o->command, "The command and its arguments (after --); default: the image's");
+    one_value_each(cmd->add_option("-e,--env", o->env, "NAME=VALUE in the sandbox's environment (repeatable)"));
+    one_value_each(cmd->add_option("-p,--publish", o->publish,
+                                   "[IP:][HOST:]CONTAINER[/PROTO]: publish a port; on 127.0.0.1 unless IP is given "
+                                   "(repeatable)"));
+    one_value_each(cmd->add_option("--mount,-v,--volume", o->mounts,
+                                   "SOURCE:TARGET[:ro]: an absolute host path (must exist) or a volume name (repeatable)"));
+    one_value_each(cmd->add_option("--tmpfs", o->tmpfs, "TARGET[:size=64m,mode=1777]: a tmpfs mount (repeatable)"));
+    one_value_each(cmd->add_option("-l,--label", o->labels, "NAME=VALUE label on the container (repeatable)"));
+    cmd->add_option("-m,--memory", o->memory, "Memory limit: 512m, 1.5g, ... (at least 6m)");
+    cmd->add_option("--memory-swap", o->memory_swap, "Memory + swap limit; -1: unlimited swap");
+    cmd->add_option("--cpus", o->cpus, "CPUs: 1.5 ...");
+    cmd->add_option("--cpu-quota", o->cpu_quota, "CPU time per period, microseconds");
+    cmd->add_option("--cpu-period", o->cpu_period, "CPU period, microseconds (default 100000)");
+    cmd->add_option("--pids-limit", o->pids_limit, "Most processes and threads; -1: unlimited");
+    cmd->add_option("--shm-size", o->shm_size, "Size of /dev/shm: 64m ...");
+    cmd->add_option("--network", o->network, "none (default), host, or a network's name");
+    cmd->add_option("-w,--workdir", o->workdir, "Working directory in the sandbox (absolute)");
+    cmd->add_option("-u,--user", o->user, "uid[:gid] or name[:group] to run as");
+    cmd->add_option("--name", o->name, "The container's name");
+    cmd->add_option("--entrypoint", o->entrypoint_set, "Replace the image's entrypoint (\"\" clears it)");
+    cmd->add_flag("--read-only", o->read_only, "Mount the image's filesystem read-only");
+    cmd->add_flag("-t,--tty", o->tty, "Give the sandbox a terminal (its output is all stdout)");
+    cmd->add_option("--health-cmd", o->health_cmd, "A shell command whose success means healthy; run waits for it");
+    cmd->add_option("--health-interval", o->health_interval, "Time between health checks (default 1s)");
+    cmd->add_option("--ready-timeout", o->ready_timeout, "How long to wait for running/healthy (default 60s)");
+    cmd->add_option("--stop-timeout", o->stop_timeout, "Seconds between SIGTERM and SIGKILL when stopping (default 10)");
+    cmd->add_flag("--rm", o->rm, "Remove the container when it exits");
+    cmd->add_flag("-d,--detach", o->detach, "Print the container's id and leave it running");
+    cmd->add_flag("--allow-engine-socket", o->allow_engine_socket, "Allow mounting an engine's API socket");
+    cmd->add_flag("--allow-root-mount", o->allow_root, "Allow mounting the host's /");
+    cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
+    cmd->callback([o, &run] {
+        run = [o]() -> int {
+            // Everything is parsed and checked before the engine is asked.
+            container_spec s;
+            s.image = o->image;
+            s.command = o->command;
+            for (const auto& e : o->env) {
+                auto [k, v] = parse_assignment(e, "--env");
+                s.env.insert_or_assign(std::move(k), std::move(v));  // the last one wins, as with docker run
+            }
+            for (const auto& l : o->labels) {
+                auto [k, v] = parse_assignment(l, "--label");
+                s.labels.insert_or_assign(std::move(k), std::move(v));
+            }
+            for (const auto& p : o->publish) s.ports.push_back(parse_port_mapping(p, "--publish"));
+            for (const auto& m : o->mounts) s.mounts.push_back(parse_mount(m, "--mount"));
+            for (const auto& t : o->tmpfs) s.tmpfs.push_back(parse_tmpfs(t, "--tmpfs"));
+            if (!o->memory.empty()) s.limits.memory = parse_byte_size(o->memory, "--memory");
+            if (!o->memory_swap.empty())
+                s.limits.memory_swap = o->memory_swap == "-1" ? -1 : parse_byte_size(o->memory_swap, "--memory-swap");
+            if (!o->cpus.empty()) s.limits.nano_cpus = parse_cpus(o->cpus, "--cpus");
+            if (!o->cpu_quota.empty()) s.limits.cpu_quota = parse_integer(o->cpu_quota, "--cpu-quota", 1, 1LL << 40);
+            if (!o->cpu_period.empty()) s.limits.cpu_period = parse_integer(o->cpu_period, "--cpu-period", 1, 1LL << 40);
+            if (!o->pids_limit.empty()) s.limits.pids_limit = parse_integer(o->pids_limit, "--pids-limit", -1, 1LL << 40);
+            if (!o->shm_size.empty()) s.limits.shm_size = parse_byte_size(o->shm_size, "--shm-size");
+            s.network = o->network;
+            s.working_dir = o->workdir;
+            s.user = o->user;
+            s.name = o->name;
+            if (o->entrypoint_set) {
+                s.entrypoint = std::vector<std::string>{};
+                if (!o->entrypoint_set->empty()) s.entrypoint->push_back(*o->entrypoint_set);
+            }
+            s.read_only_rootfs = o->read_only;
+            s.tty = o->tty;
+            s.allow_engine_socket_mount = o->allow_engine_socket;
+            s.allow_root_mount = o->allow_root;
+            if (!o->health_cmd.empty()) {
+                health_check h;
+                h.shell = o->health_cmd;
+                h.interval = parse_duration(o->health_interval, "--health-interval");
+                h.retries = 1'000'000;  // run waits for healthy until --ready-timeout
+                s.health = h;
+                s.ready = readiness::healthy;
+            }
+            s.ready_timeout = parse_duration(o->ready_timeout, "--ready-timeout");
+            s.stop_grace = std::chrono::seconds(parse_integer(o->stop_timeout, "--stop-timeout", 0, 3600));
+            // Detached, --rm is the engine's job; attached, the handle removes
+            // the container once its output and exit code are read.
+            s.auto_remove = o->rm && o->detach;
+
+            docker_engine::options eo;
+            if (!o->host.empty()) eo.endpoint = http::parse_docker_host(o->host, {});
+            docker_engine engine(eo);  // connects on first use: launch() validates the spec before that
+
+            if (o->detach) {
+                auto c = launch(engine, s);
+                fmt::print("{}\n", c.detach());
+                return ok;
+            }
+
+            signal_stop signals;
+            auto c = launch(engine, s, signals.token());
+            try {
+                c.logs(
+                    [](std_stream st, std::string_view bytes) {
+                        std::FILE* f = st == std_stream::err ? stderr : stdout;
+                        std::fwrite(bytes.data(), 1, bytes.size(), f);
+                        std::fflush(f);
+                    },
+                    signals.token());
+                const int code = c.wait(signals.token());
+                if (!o->rm) c.detach();  // like docker run: the exited container stays without --rm
+                return code >= 0 && code <= 255 ? code : failure;
+            } catch (const error& e) {
+                if (e.value() != errc::cancelled) throw;
+                print_error(fmt::format("signal {}: stopping container {}", signals.signal(), c.id().substr(0, 12)));
+                c.stop();
+                if (!o->rm) c.detach();
+                return interrupted;
+            }
+        };
+    });
+}
+
+}  // namespace rtb::cli
