@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include "rtb/error.hpp"
+#include "rtb/stream/detail/byte_buffer.hpp"
 #include "rtb/stream/detail/ondemand.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
 
@@ -124,8 +125,8 @@ private:
                 if (static_cast<std::size_t>(end - (p + len)) >= simdjson::SIMDJSON_PADDING) {
                     parse(p, len, static_cast<std::size_t>(end - p), at(p), on_document);
                 } else {
-                    carry_.assign(p, len);  // too close to the chunk's end to read padding there
-                    reserve_padding();
+                    reserve_padding(len);  // too close to the chunk's end to read padding there
+                    carry_.assign(p, len);
                     parse(carry_.data(), len, carry_.capacity(), at(p), on_document);
                     carry_.clear();
                 }
@@ -138,23 +139,25 @@ private:
         const auto n = static_cast<std::size_t>(to - from);
         if (carry_.size() + n > options_.max_line) throw_too_long(line_no_ + 1, carry_offset_);
         const auto need = carry_.size() + n + simdjson::SIMDJSON_PADDING;
-        if (need > carry_.capacity())
+        if (need > carry_.capacity())  // grow geometrically, never past the limit
             carry_.reserve(std::min(options_.max_line + simdjson::SIMDJSON_PADDING, std::max(need, 2 * carry_.capacity())));
         carry_.append(from, n);
     }
 
-    void reserve_padding() {
-        if (carry_.capacity() < carry_.size() + simdjson::SIMDJSON_PADDING)
-            carry_.reserve(carry_.size() + simdjson::SIMDJSON_PADDING);
+    void reserve_padding(std::size_t len) {
+        if (carry_.capacity() < len + simdjson::SIMDJSON_PADDING) {
+            carry_.reserve(std::min(options_.max_line + simdjson::SIMDJSON_PADDING,
+                                    std::max(len + simdjson::SIMDJSON_PADDING, 2 * carry_.capacity())));
+        }
     }
 
     template <class Handler>
     void parse_buffered(std::uint64_t start, Handler& on_document) {
         ++line_no_;
         std::size_t len = carry_.size();
-        if (len && carry_[len - 1] == '\r') --len;
+        if (len && carry_.data()[len - 1] == '\r') --len;
         if (!len) return;
-        reserve_padding();
+        reserve_padding(len);
         parse(carry_.data(), len, carry_.capacity(), start, on_document);
     }
 
@@ -168,7 +171,10 @@ private:
             throw_malformed(start, {data, len}, "unexpected content after the JSON document");
         }
         if (error) throw_malformed(start, {data, len}, simdjson::error_message(error));
-        if (len > (std::size_t{1} << 20)) parser_ = simdjson::ondemand::parser{};  // give big buffers back
+        if (len > (std::size_t{1} << 20)) {  // give the memory of an unusually long line back
+            parser_ = simdjson::ondemand::parser{};
+            if (carry_.capacity() > (std::size_t{4} << 20)) carry_.release();
+        }
     }
 
     [[noreturn]] void throw_malformed(std::uint64_t start, std::string_view line, std::string_view why) const {
@@ -183,7 +189,7 @@ private:
 
     ndjson_options options_;
     simdjson::ondemand::parser parser_;
-    std::string carry_;  // the incomplete line, then reused as the padded scratch buffer
+    detail::byte_buffer carry_;  // the incomplete line, then reused as the padded scratch buffer
     std::uint64_t carry_offset_ = 0;
     std::uint64_t offset_ = 0;
     std::uint64_t line_no_ = 0;
