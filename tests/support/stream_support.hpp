@@ -17,6 +17,7 @@
 
 #include "rtb/stream/event.hpp"
 #include "rtb/stream/event_text.hpp"
+#include "support/print.hpp"
 
 #ifndef RTB_FIXTURES_DIR
 #error "RTB_FIXTURES_DIR must name tests/fixtures/engine-streams"
@@ -129,12 +130,3 @@ std::ostream& boost_test_print_type(std::ostream& os, const T& e) {
     return os << rtb::test::checking_sink::text(rtb::build_event(e));
 }
 }  // namespace rtb::events
-namespace boost::test_tools::tt_detail {
-template <class T>
-struct print_log_value<std::optional<T>> {
-    void operator()(std::ostream& os, const std::optional<T>& v) {
-        if (v) os << *v;
-        else os << "nullopt";
-    }
-};
-}  // namespace boost::test_tools::tt_detail

@@ -3,6 +3,7 @@
 // chunk by chunk, without regular expressions.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "rtb/error.hpp"
+#include "rtb/stream/detail/byte_buffer.hpp"
 #include "rtb/stream/detail/event_slots.hpp"
 #include "rtb/stream/detail/step_header.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
@@ -74,9 +76,8 @@ public:
         guard([&] {
             if (!carry_.empty()) {
                 ++line_no_;
-                std::string line = std::move(carry_);
+                on_line(carry_.view());
                 carry_.clear();
-                on_line(line);
             }
         });
     }
@@ -128,10 +129,10 @@ private:
             const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
             const auto n = static_cast<std::size_t>((nl ? nl : end) - p);
             if (carry_.size() + n > options_.max_line) throw_too_long(line_no_ + 1, carry_offset_);
-            carry_.append(p, n);
+            append_carry(p, n);
             if (!nl) return;
             ++line_no_;
-            on_line(carry_);
+            on_line(carry_.view());
             carry_.clear();
             p = nl + 1;
         }
@@ -140,7 +141,7 @@ private:
             if (!nl) {
                 carry_offset_ = base + static_cast<std::uint64_t>(p - chunk.data());
                 if (static_cast<std::size_t>(end - p) > options_.max_line) throw_too_long(line_no_ + 1, carry_offset_);
-                carry_.assign(p, static_cast<std::size_t>(end - p));
+                append_carry(p, static_cast<std::size_t>(end - p));
                 return;
             }
             const auto len = static_cast<std::size_t>(nl - p);
@@ -149,6 +150,12 @@ private:
             on_line({p, len});
             p = nl + 1;
         }
+    }
+
+    void append_carry(const char* p, std::size_t n) {
+        if (carry_.size() + n > carry_.capacity())  // grow geometrically, never past the limit
+            carry_.reserve(std::min(options_.max_line, std::max(carry_.size() + n, 2 * carry_.capacity())));
+        carry_.append(p, n);
     }
 
     [[noreturn]] void throw_too_long(std::uint64_t line, std::uint64_t start) const {
@@ -165,7 +172,7 @@ private:
 
     void log(std::string_view text, int vertex) {
         auto& l = slots_.get<events::log_line>();
-        l.text.assign(text);
+        l.text.assign(detail::terminal_line(text));
         l.vertex = vertex;
         emit<events::log_line>();
     }
@@ -179,8 +186,8 @@ private:
         emit<events::failure>();
     }
 
-    void on_line(std::string_view raw) {
-        const auto line = detail::terminal_line(raw);
+    void on_line(std::string_view line) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.size() >= 2 && line[0] == '#' && detail::is_digit(line[1])) {
             auto rest = line.substr(1);
             const auto n = detail::take_int(rest);
@@ -190,7 +197,7 @@ private:
                 return;
             }
         }
-        on_top_level(line);
+        on_top_level(detail::terminal_line(line));
     }
 
     vertex& vertex_at(int n) {
@@ -339,7 +346,7 @@ private:
 
     Sink* sink_;
     buildkit_plain_options options_;
-    std::string carry_;
+    detail::byte_buffer carry_;  // an incomplete line
     std::uint64_t carry_offset_ = 0;
     std::uint64_t offset_ = 0;
     std::uint64_t line_no_ = 0;
