@@ -110,8 +110,8 @@ private:
         const char quote = quoted ? text[pos] : 0;
         if (quoted) ++pos;
         auto end = pos;
-        if (whole_rest) {
-            end = quoted ? text.find(quote, pos) : text.size();
+        if (whole_rest) {  // a header value: up to a closing quote or the end of the line
+            end = quoted ? text.find(quote, pos) : text.find_first_of("\"'\n", pos);
             if (end == std::string_view::npos) end = text.size();
             while (end > pos && (text[end - 1] == ' ' || text[end - 1] == '\r')) --end;
         } else if (quoted) {

@@ -97,9 +97,8 @@ public:
         if (terminal_ && (drawn_ || !view_.layers().empty())) {
             buf_.clear();
             erase_live();
-            view_.render_layers_final(buf_, width());
+            final_layers();
             view_.clear();
-            drawn_ = 0;
             write();
         }
         view_.clear();
@@ -167,7 +166,7 @@ private:
         if (terminal_) {
             buf_.clear();
             erase_live();
-            view_.render_layers_final(buf_, width());
+            final_layers();
             view_.clear();
             write();
         }
@@ -181,7 +180,7 @@ private:
         if (view_.layers().empty() || !view_.all_done()) return;
         buf_.clear();
         erase_live();
-        view_.render_layers_final(buf_, width());
+        final_layers();
         view_.clear_layers();
         write();
     }
@@ -220,6 +219,12 @@ private:
         drawn_ = view_.render(live_, width(), height() > 2 ? static_cast<std::size_t>(height()) - 2 : 1);
         buf_ += redactor_.apply(live_, scratch_);
         last_draw_ = std::chrono::steady_clock::now();
+    }
+    // the layer rows, final, as ordinary lines
+    void final_layers() {
+        live_.clear();
+        view_.render_layers_final(live_, width());
+        buf_ += redactor_.apply(live_, scratch_);
     }
 
     std::size_t width() const {

@@ -57,6 +57,13 @@ inline void append_terminal_text(std::string& out, std::string_view s, std::size
     }
 }
 
+/// Columns a sanitised UTF-8 string takes (one per code point).
+inline std::size_t columns(std::string_view s) noexcept {
+    std::size_t n = 0;
+    for (const char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+    return n;
+}
+
 /// "20.01MB", "512B": sizes as the Docker CLI prints them (powers of 1000).
 inline std::string human_size(std::uint64_t bytes) {
     constexpr const char* units[] = {"B", "kB", "MB", "GB", "TB"};
@@ -161,10 +168,19 @@ public:
             out += fmt::format("... and {} more layers\n", layers_.size() - shown);
             ++rows;
         }
-        if (step_rows) {
-            std::string row = "=> " + step_;
-            if (step_lines_) row += fmt::format(" ({} lines)", step_lines_);
-            append_terminal_text(out, row, cols);
+        if (step_rows) {  // "=> [3/6] RUN make ... (1234 lines)": the instruction gives way to the count
+            const std::string suffix = step_lines_ ? fmt::format(" ({} lines)", step_lines_) : std::string();
+            std::string text;
+            append_terminal_text(text, step_);
+            const std::size_t room = cols > 3 + suffix.size() + 1 ? cols - 3 - suffix.size() : 1;
+            out += "=> ";
+            if (columns(text) > room) {
+                append_terminal_text(out, text, room - 1);
+                out += "\u2026";  // …
+            } else {
+                out += text;
+            }
+            out += suffix;
             out += '\n';
             ++rows;
         }
