@@ -28,6 +28,7 @@ using action = std::function<int()>;
 /// when it is the one selected.
 void add_hash(CLI::App& app, action& run);
 void add_tags(CLI::App& app, action& run);
+void add_events(CLI::App& app, action& run);
 
 /// "rtb: <message>" on stderr.
 inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }

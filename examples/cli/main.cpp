@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     action run;
     add_hash(app, run);
     add_tags(app, run);
+    add_events(app, run);
 
     try {
         app.parse(argc, argv);
