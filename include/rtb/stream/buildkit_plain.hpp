@@ -165,14 +165,13 @@ private:
 
     template <class T>
     void emit() {
-        const auto& e = slots_.event<T>();
-        summary_.record(e);
-        sink_->on_event(e);
+        summary_.record(slots_.get<T>());
+        sink_->on_event(slots_.event<T>());
     }
 
     void log(std::string_view text, int vertex) {
         auto& l = slots_.get<events::log_line>();
-        l.text.assign(detail::terminal_line(text));
+        detail::set(l.text, detail::terminal_line(text));
         l.vertex = vertex;
         emit<events::log_line>();
     }
@@ -189,11 +188,11 @@ private:
     void on_line(std::string_view line) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.size() >= 2 && line[0] == '#' && detail::is_digit(line[1])) {
-            auto rest = line.substr(1);
-            const auto n = detail::take_int(rest);
-            if (n && *n < max_vertex && (rest.empty() || rest[0] == ' ')) {
-                if (!rest.empty()) rest.remove_prefix(1);
-                on_vertex_line(*n, rest);
+            std::size_t i = 1;
+            int n = 0;
+            while (i < line.size() && i <= 7 && detail::is_digit(line[i])) n = n * 10 + (line[i++] - '0');
+            if (n < max_vertex && (i == line.size() || line[i] == ' ')) {
+                on_vertex_line(n, line.substr(std::min(i + 1, line.size())));
                 return;
             }
         }
@@ -304,7 +303,7 @@ private:
         } else if (!tail.empty() && !tail.starts_with(" ")) {
             return false;
         }
-        p.id.assign(hex.substr(0, 12));
+        detail::set(p.id, hex.substr(0, 12));
         p.status.assign(extracting ? (done ? "Pull complete" : "Extracting") : (done ? "Download complete" : "Downloading"));
         p.current = current;
         p.total = total;

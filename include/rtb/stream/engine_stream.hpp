@@ -109,20 +109,21 @@ private:
 
     template <class T>
     void emit() {
-        const auto& e = slots_.event<T>();
-        summary_.record(e);
-        sink_->on_event(e);
+        summary_.record(slots_.get<T>());
+        sink_->on_event(slots_.event<T>());
     }
 
     void flush_text() {
         text_.flush([this](std::string_view line) { on_text_line(line); });
     }
 
-    static simdjson::error_code get_count(value v, std::uint64_t& out) noexcept {
+    // a count that may be negative on the wire (Docker's int64), clamped at 0
+    template <class V>
+    static simdjson::error_code get_count(V&& v, std::uint64_t& out) noexcept {
         std::int64_t n = 0;
-        if (auto e = v.get_int64().get(n)) return e;
+        const auto e = std::forward<V>(v).get_int64().get(n);
         out = n < 0 ? 0 : static_cast<std::uint64_t>(n);
-        return simdjson::SUCCESS;
+        return e;
     }
 
     simdjson::error_code on_document(simdjson::ondemand::document& doc) {
@@ -209,14 +210,14 @@ private:
         if (has_status) {
             if (!id.empty()) {
                 auto& p = slots_.get<events::progress>();
-                p.id.assign(id);
-                p.status.assign(status);
+                detail::set(p.id, id);
+                detail::set(p.status, status);
                 p.current = current;
                 p.total = total;
                 emit<events::progress>();
             } else {
                 auto& l = slots_.get<events::log_line>();
-                l.text.assign(detail::terminal_line(status));
+                detail::set(l.text, detail::terminal_line(status));
                 l.vertex = 0;
                 emit<events::log_line>();
             }
@@ -267,10 +268,10 @@ private:
             }
         }
         auto& l = slots_.get<events::log_line>();
-        l.text.assign(line);
+        detail::set(l.text, line);
         l.vertex = 0;
         emit<events::log_line>();
-        if (line.starts_with("COMMIT")) {
+        if (!line.empty() && line[0] == 'C' && line.starts_with("COMMIT")) {
             saw_commit_ = true;
         } else if (saw_commit_ && detail::is_hex_id(line)) {
             std::string id = "sha256:";  // Podman's final line: the full image id

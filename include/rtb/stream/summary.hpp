@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "rtb/stream/event.hpp"
@@ -20,6 +21,23 @@ struct stream_summary {
     std::uint64_t log_lines = 0;             ///< log_line events among them
 
     bool failed() const noexcept { return failure.has_value(); }
+
+    /// Folds one event in, knowing its kind at compile time (the decoders' hot path).
+    template <class T>
+    void record(const T& e) {
+        ++event_count;
+        if constexpr (std::is_same_v<T, events::log_line>) {
+            ++log_lines;
+        } else if constexpr (std::is_same_v<T, events::step>) {
+            last_step = step_text(e);
+        } else if constexpr (std::is_same_v<T, events::image_built>) {
+            image_id = e.id;
+        } else if constexpr (std::is_same_v<T, events::pushed>) {
+            push = e;
+        } else if constexpr (std::is_same_v<T, events::failure>) {
+            if (!failure) failure = e;
+        }
+    }
 
     /// Folds one event in.
     void record(const build_event& e) {

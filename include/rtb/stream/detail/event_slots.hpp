@@ -5,12 +5,38 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 #include "rtb/stream/event.hpp"
 
 namespace rtb::detail {
+
+/// Overwrites `s` with `v`, reusing its memory: a plain copy when it fits
+/// (std::string::assign takes a general, slower replace path).
+inline void set(std::string& s, std::string_view v) {
+    const auto n = v.size();
+    if (n > s.capacity()) {
+        s.assign(v);
+        return;
+    }
+    s.resize(n);
+    char* d = s.data();
+    const char* p = v.data();
+    if (n >= 8 && n <= 16) {  // ids and statuses: two overlapping word copies, no call
+        std::uint64_t a, b;
+        std::memcpy(&a, p, 8);
+        std::memcpy(&b, p + n - 8, 8);
+        std::memcpy(d, &a, 8);
+        std::memcpy(d + n - 8, &b, 8);
+    } else if (n) {
+        std::memcpy(d, p, n);
+    }
+}
 
 template <class T, class V>
 struct variant_index;

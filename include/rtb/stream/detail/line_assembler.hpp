@@ -20,6 +20,11 @@ public:
     /// push(); a pending line longer than max_line is emitted in max_line pieces.
     template <class F>
     void push(std::string_view text, F&& on_line) {
+        // carriage returns are rare: when `text` has none, its lines need no clean-up
+        if (!std::memchr(text.data(), '\r', text.size())) {
+            push_plain(text, on_line);
+            return;
+        }
         while (!text.empty()) {
             const auto* nl = static_cast<const char*>(std::memchr(text.data(), '\n', text.size()));
             if (!nl) {
@@ -37,6 +42,28 @@ public:
                 carry_.clear();
                 split_ = false;
             }
+        }
+    }
+
+    template <class F>
+    void push_plain(std::string_view text, F& on_line) {
+        while (!text.empty()) {
+            const auto* nl = static_cast<const char*>(std::memchr(text.data(), '\n', text.size()));
+            if (!nl) {
+                keep(text, on_line);
+                return;
+            }
+            const auto n = static_cast<std::size_t>(nl - text.data());
+            if (carry_.empty() && n <= max_) {
+                if (n || !split_) on_line(text.substr(0, n));
+                split_ = false;
+            } else {
+                keep(text.substr(0, n), on_line);
+                if (!carry_.empty() || !split_) on_line(terminal_line(carry_));
+                carry_.clear();
+                split_ = false;
+            }
+            text.remove_prefix(n + 1);
         }
     }
 
