@@ -235,3 +235,125 @@ BOOST_AUTO_TEST_CASE(handler_exceptions_propagate_and_stop_the_reader) {
     collector c;
     BOOST_CHECK_THROW(r.feed("{}\n", c), std::runtime_error);
 }
+
+// ---- whole-chunk (iterate_many) parsing ---------------------------------------------
+// Chunks holding >= 512 bytes of whole lines are parsed in one pass; these
+// check that pass gives what line-by-line parsing gives.
+
+namespace {
+std::string many_lines(int n, int from = 0) {
+    std::string s;
+    for (int i = from; i < from + n; ++i) s += "{\"v\":\"" + std::to_string(i) + "\",\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}\n";
+    return s;
+}
+std::vector<std::string> numbers(int n, int from = 0) {
+    std::vector<std::string> v;
+    for (int i = from; i < from + n; ++i) v.push_back(std::to_string(i));
+    return v;
+}
+// The message for `data` fed whole (batched) must equal the one for 1-byte
+// chunks (line by line), and name `line`.
+void same_error_both_ways(const std::string& data, std::string_view expected_part) {
+    const auto batched = message_of(data, data.size());
+    const auto by_line = message_of(data, 1);
+    BOOST_TEST(batched == by_line);
+    BOOST_TEST(contains(batched, expected_part), batched);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(big_tricky_streams_decode_alike_under_every_chunking) {
+    std::string data, one =
+        "{\"v\":\"a\"}\n{\"v\":\"b\"}\r\n\n   \n\r\n{\"x\":[1,{\"y\":2}],\"v\":\"caf\xc3\xa9\"}\n"
+        "{\"v\":\"\xe7\xbc\x96\xe8\xaf\x91 \xf0\x9f\x9a\x80\"}\n  {\"v\":\"indented\"}  \n";
+    std::vector<std::string> expected;
+    for (int i = 0; i < 12; ++i) {
+        data += one;
+        for (const char* v : {"a", "b", "caf\xc3\xa9", "\xe7\xbc\x96\xe8\xaf\x91 \xf0\x9f\x9a\x80", "indented"})
+            expected.emplace_back(v);
+    }
+    BOOST_REQUIRE(data.size() > 1024u);
+    for (std::size_t chunk = 1; chunk <= data.size(); ++chunk) {
+        ndjson_reader r;
+        collector c;
+        auto feed = [&](std::string_view piece) { r.feed(piece, c); };
+        feed_in_chunks(data, chunk, rtb::test::isolated(feed));
+        r.finish(c);
+        BOOST_TEST(c.values == expected, "chunk size " << chunk);
+        BOOST_TEST(r.lines() == 12u * 8u, "chunk size " << chunk);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(errors_inside_a_batch_match_line_by_line_parsing) {
+    const auto before = many_lines(40);
+    const auto after = many_lines(40, 100);
+    // a malformed line in the middle: no events from it, same line and offset
+    same_error_both_ways(before + "{\"v\": nope}\n" + after, "line 41 at byte " + std::to_string(before.size()));
+    // a truncated line followed by more lines
+    same_error_both_ways(before + "{\"v\":\"trunc\n" + after, "line 41 at byte ");
+    // not an object
+    same_error_both_ways(before + "[1,2]\n" + after, "line 41 at byte ");
+    // invalid UTF-8 further down the batch
+    same_error_both_ways(before + "{\"v\":\"\xff\"}\n" + after, "UTF-8");
+    // a value the handler cannot read
+    same_error_both_ways(before + "{\"v\":5}\n" + after, "line 41 at byte ");
+    // trailing content after an object on its line
+    same_error_both_ways(before + "{\"v\":\"a\"} x\n" + after, "line 41 at byte ");
+    // two objects on one line: the first is delivered, then the error, both ways
+    const std::string two = before + "{\"v\":\"first\"}{\"v\":\"second\"}\n" + after;
+    same_error_both_ways(two, "line 41 at byte " + std::to_string(before.size()) + ": unexpected content after the JSON document");
+    for (std::size_t chunk : {std::size_t{1}, two.size()}) {
+        ndjson_reader r;
+        collector c;
+        BOOST_CHECK_THROW(r.feed(two, c), error);
+        (void)chunk;
+        BOOST_TEST(c.values.size() == 41u);
+        BOOST_TEST(c.values.back() == "first");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_line_over_the_limit_inside_a_batch) {
+    const ndjson_options o{.max_line = 100, .source = "s"};
+    const auto before = many_lines(30);
+    const std::string data = before + "{\"v\":\"" + std::string(200, 'x') + "\"}\n" + many_lines(30);
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{700}, data.size()}) {
+        const auto m = message_of(data, chunk, o);
+        BOOST_TEST(contains(m, "s: line 31 at byte " + std::to_string(before.size()) + " is longer than the 100 byte limit"), m);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_document_spread_over_lines_is_an_error) {
+    // (NDJSON holds one document per line; pretty-printed JSON is refused)
+    const auto before = many_lines(20);
+    for (const char* spread : {"{\"v\":\n\"x\"}\n", "{\"v\":{}\n,\"w\":1}\n"}) {
+        const std::string data = before + spread + many_lines(20);
+        for (std::size_t chunk : {std::size_t{1}, data.size()}) {
+            const auto m = message_of(data, chunk);
+            BOOST_TEST(contains(m, "malformed JSON in line 21 at byte " + std::to_string(before.size())), m);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(batches_and_line_counts_cover_blank_lines_and_crlf) {
+    std::string data;
+    for (int i = 0; i < 50; ++i) data += "\r\n  \n{\"v\":\"" + std::to_string(i) + "\"}\r\n";
+    ndjson_reader r;
+    collector c;
+    r.feed(data, c);
+    r.finish(c);
+    BOOST_TEST(c.values == numbers(50));
+    BOOST_TEST(r.lines() == 150u);
+}
+
+BOOST_AUTO_TEST_CASE(the_one_documented_difference_of_whole_chunk_parsing) {
+    // A multi-line document whose first line ends in '}' may reach the handler
+    // before the error when parsed with its chunk; line by line it never does.
+    // Either way the error names its first line.
+    const auto before = many_lines(20);
+    const std::string data = before + "{\"w\":{}\n,\"v\":\"spread\"}\n" + many_lines(20);
+    const auto by_line = message_of(data, 1);
+    const auto batched = message_of(data, data.size());
+    BOOST_TEST(contains(by_line, "malformed JSON in line 21 at byte " + std::to_string(before.size())), by_line);
+    BOOST_TEST(contains(batched, "malformed JSON in line 21 at byte " + std::to_string(before.size()) +
+                                     ": a JSON document spread over several lines"),
+               batched);
+}
