@@ -1,8 +1,11 @@
 #define BOOST_TEST_MODULE event_text
 #include <boost/test/unit_test.hpp>
 
+#include <random>
 #include <string>
+#include <vector>
 
+#include "rtb/stream/detail/newline_finder.hpp"
 #include "rtb/stream/detail/step_header.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
 #include "rtb/stream/detect.hpp"
@@ -149,4 +152,20 @@ BOOST_AUTO_TEST_CASE(the_summary_keeps_the_first_failure_and_the_last_image) {
     BOOST_TEST(s.last_step == "[1/2] FROM x");
     BOOST_TEST(s.image_id == "sha256:2");
     BOOST_TEST(s.failure->message == "first");
+}
+
+BOOST_AUTO_TEST_CASE(newline_finder_finds_every_newline_in_order_and_reads_nothing_past_the_end) {
+    std::mt19937 rng(3);
+    for (std::size_t size = 0; size < 300; ++size) {
+        std::vector<char> buf(size);  // exactly sized: a read past the end is a sanitizer error
+        std::vector<std::size_t> expected;
+        for (std::size_t i = 0; i < size; ++i) {
+            buf[i] = (rng() % 7 == 0) ? '\n' : static_cast<char>('a' + rng() % 26);
+            if (buf[i] == '\n') expected.push_back(i);
+        }
+        detail::newline_finder f(buf.data(), buf.data() + size);
+        std::vector<std::size_t> found;
+        while (const char* nl = f.next()) found.push_back(static_cast<std::size_t>(nl - buf.data()));
+        BOOST_TEST(found == expected, "size " << size);
+    }
 }

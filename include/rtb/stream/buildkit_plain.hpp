@@ -20,6 +20,7 @@
 #include "rtb/error.hpp"
 #include "rtb/stream/detail/byte_buffer.hpp"
 #include "rtb/stream/detail/event_slots.hpp"
+#include "rtb/stream/detail/newline_finder.hpp"
 #include "rtb/stream/detail/step_header.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
 #include "rtb/stream/event.hpp"
@@ -76,6 +77,7 @@ public:
         guard([&] {
             if (!carry_.empty()) {
                 ++line_no_;
+                cr_ = std::memchr(carry_.data(), '\r', carry_.size()) != nullptr;
                 on_line(carry_.view());
                 carry_.clear();
             }
@@ -132,12 +134,16 @@ private:
             append_carry(p, n);
             if (!nl) return;
             ++line_no_;
+            cr_ = std::memchr(carry_.data(), '\r', carry_.size()) != nullptr;
             on_line(carry_.view());
             carry_.clear();
             p = nl + 1;
         }
+        // carriage returns are rare: look for one once per chunk, not per line
+        cr_ = std::memchr(p, '\r', static_cast<std::size_t>(end - p)) != nullptr;
+        detail::newline_finder newlines(p, end);
         while (p < end) {
-            const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+            const char* nl = newlines.next();
             if (!nl) {
                 carry_offset_ = base + static_cast<std::uint64_t>(p - chunk.data());
                 if (static_cast<std::size_t>(end - p) > options_.max_line) throw_too_long(line_no_ + 1, carry_offset_);
@@ -171,7 +177,7 @@ private:
 
     void log(std::string_view text, int vertex) {
         auto& l = slots_.get<events::log_line>();
-        detail::set(l.text, detail::terminal_line(text));
+        detail::set(l.text, cr_ ? detail::terminal_line(text) : text);
         l.vertex = vertex;
         emit<events::log_line>();
     }
@@ -192,11 +198,12 @@ private:
             int n = 0;
             while (i < line.size() && i <= 7 && detail::is_digit(line[i])) n = n * 10 + (line[i++] - '0');
             if (n < max_vertex && (i == line.size() || line[i] == ' ')) {
-                on_vertex_line(n, line.substr(std::min(i + 1, line.size())));
+                const auto skip = std::min(i + 1, line.size());
+                on_vertex_line(n, std::string_view(line.data() + skip, line.size() - skip));
                 return;
             }
         }
-        on_top_level(detail::terminal_line(line));
+        on_top_level(cr_ ? detail::terminal_line(line) : line);
     }
 
     vertex& vertex_at(int n) {
@@ -214,7 +221,7 @@ private:
         if (i == frac) return std::nullopt;
         if (i == s.size()) return std::string_view{};
         if (s[i] != ' ') return std::nullopt;
-        return s.substr(i + 1);
+        return std::string_view(s.data() + i + 1, s.size() - i - 1);
     }
 
     void on_vertex_line(int n, std::string_view rest) {
@@ -351,6 +358,7 @@ private:
     std::uint64_t line_no_ = 0;
     std::vector<vertex> vertices_;
     bool in_box_ = false;
+    bool cr_ = true;  // the lines being parsed may hold a '\r' 
     std::string box_step_;
     detail::event_slots slots_;
     stream_summary summary_;
