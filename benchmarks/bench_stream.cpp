@@ -77,9 +77,9 @@ template <class Doc>
 simdjson::error_code read_fields(Doc& doc, std::uint64_t& sum) {
     simdjson::ondemand::object o;
     if (auto e = doc.get_object().get(o)) return e;
-    for (auto f : o) {
-        simdjson::ondemand::field field;
-        if (auto e = std::move(f).get(field)) return e;
+    for (auto f : o) {  // fields used in place, as rtb's decoder does (a copy costs a stall)
+        if (auto e = f.error()) return e;
+        simdjson::ondemand::field& field = f.value_unsafe();
         const auto key = field.key();
         simdjson::error_code e = simdjson::SUCCESS;
         std::string_view s;
@@ -91,8 +91,8 @@ simdjson::error_code read_fields(Doc& doc, std::uint64_t& sum) {
             simdjson::ondemand::object inner;
             if ((e = field.value().get_object().get(inner))) return e;
             for (auto g : inner) {
-                simdjson::ondemand::field gf;
-                if ((e = std::move(g).get(gf))) return e;
+                if ((e = g.error())) return e;
+                simdjson::ondemand::field& gf = g.value_unsafe();
                 const auto k = gf.key();
                 if (k.unsafe_is_equal("current") || k.unsafe_is_equal("total") || k.unsafe_is_equal("code") ||
                     k.unsafe_is_equal("Size")) {

@@ -136,10 +136,13 @@ private:
         std::optional<int> error_code;
 
         for (auto field_result : root) {
-            simdjson::ondemand::field field;
-            if (auto e = std::move(field_result).get(field)) return e;
+            // used in place: copying a field or value out (get(), a by-value
+            // `value`) makes GCC and Clang round-trip it through the stack,
+            // a store-forwarding stall per field on the hottest loop
+            if (auto e = field_result.error()) return e;
+            simdjson::ondemand::field& field = field_result.value_unsafe();
             const raw_key key = field.key();
-            value v = field.value();
+            value& v = field.value();
             simdjson::error_code e = simdjson::SUCCESS;
             if (key.unsafe_is_equal("stream")) {
                 e = v.get_string().get(stream);
@@ -150,15 +153,14 @@ private:
             } else if (key.unsafe_is_equal("id")) {
                 e = v.get_string().get(id);
             } else if (key.unsafe_is_equal("progressDetail")) {
+                // two lookups instead of a loop over fields: copying each
+                // field costs a store-forwarding stall on this hot path
                 object details;
                 if ((e = v.get_object().get(details))) return e;
-                for (auto f : details) {
-                    simdjson::ondemand::field df;
-                    if ((e = std::move(f).get(df))) return e;
-                    const raw_key k = df.key();
-                    if (k.unsafe_is_equal("current")) e = get_count(df.value(), current);
-                    else if (k.unsafe_is_equal("total")) e = get_count(df.value(), total);
-                    if (e) return e;
+                for (auto [name, out] : {std::pair{"current", &current}, std::pair{"total", &total}}) {
+                    auto found = details.find_field_unordered(name);
+                    if (found.error() == simdjson::NO_SUCH_FIELD) continue;
+                    if ((e = get_count(found, *out))) return e;
                 }
             } else if (key.unsafe_is_equal("aux")) {
                 simdjson::ondemand::json_type type;
@@ -167,8 +169,8 @@ private:
                 object aux;
                 if ((e = v.get_object().get(aux))) return e;
                 for (auto f : aux) {
-                    simdjson::ondemand::field af;
-                    if ((e = std::move(f).get(af))) return e;
+                    if ((e = f.error())) return e;
+                    simdjson::ondemand::field& af = f.value_unsafe();
                     const raw_key k = af.key();
                     if (k.unsafe_is_equal("ID")) e = af.value().get_string().get(aux_id);
                     else if (k.unsafe_is_equal("Tag")) e = af.value().get_string().get(aux_tag);
@@ -183,8 +185,8 @@ private:
                 object details;
                 if ((e = v.get_object().get(details))) return e;
                 for (auto f : details) {
-                    simdjson::ondemand::field df;
-                    if ((e = std::move(f).get(df))) return e;
+                    if ((e = f.error())) return e;
+                    simdjson::ondemand::field& df = f.value_unsafe();
                     const raw_key k = df.key();
                     if (k.unsafe_is_equal("message")) {
                         e = df.value().get_string().get(error_message);
