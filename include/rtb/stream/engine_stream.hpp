@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <string>
@@ -117,6 +118,15 @@ private:
         text_.flush([this](std::string_view line) { on_text_line(line); });
     }
 
+    // Whether a raw (still quoted) JSON key is exactly `name`: a fixed-size
+    // compare the compiler turns into a word compare or two. Reading N bytes
+    // is safe: the key is followed by at least its closing quote and padding.
+    template <std::size_t N>
+    static bool key_is(const raw_key& key, const char (&name)[N]) noexcept {
+        const char* raw = key.raw();
+        return std::memcmp(raw, name, N - 1) == 0 && raw[N - 1] == '"';
+    }
+
     // a count that may be negative on the wire (Docker's int64), clamped at 0
     template <class V>
     static simdjson::error_code get_count(V&& v, std::uint64_t& out) noexcept {
@@ -144,15 +154,15 @@ private:
             const raw_key key = field.key();
             value& v = field.value();
             simdjson::error_code e = simdjson::SUCCESS;
-            if (key.unsafe_is_equal("stream")) {
+            if (key_is(key, "stream")) {
                 e = v.get_string().get(stream);
                 has_stream = true;
-            } else if (key.unsafe_is_equal("status")) {
+            } else if (key_is(key, "status")) {
                 e = v.get_string().get(status);
                 has_status = true;
-            } else if (key.unsafe_is_equal("id")) {
+            } else if (key_is(key, "id")) {
                 e = v.get_string().get(id);
-            } else if (key.unsafe_is_equal("progressDetail")) {
+            } else if (key_is(key, "progressDetail")) {
                 // two lookups instead of a loop over fields: copying each
                 // field costs a store-forwarding stall on this hot path
                 object details;
@@ -162,7 +172,7 @@ private:
                     if (found.error() == simdjson::NO_SUCH_FIELD) continue;
                     if ((e = get_count(found, *out))) return e;
                 }
-            } else if (key.unsafe_is_equal("aux")) {
+            } else if (key_is(key, "aux")) {
                 simdjson::ondemand::json_type type;
                 if ((e = v.type().get(type))) return e;
                 if (type != simdjson::ondemand::json_type::object) continue;  // e.g. BuildKit's base64 trace
@@ -172,15 +182,15 @@ private:
                     if ((e = f.error())) return e;
                     simdjson::ondemand::field& af = f.value_unsafe();
                     const raw_key k = af.key();
-                    if (k.unsafe_is_equal("ID")) e = af.value().get_string().get(aux_id);
-                    else if (k.unsafe_is_equal("Tag")) e = af.value().get_string().get(aux_tag);
-                    else if (k.unsafe_is_equal("Digest")) {
+                    if (key_is(k, "ID")) e = af.value().get_string().get(aux_id);
+                    else if (key_is(k, "Tag")) e = af.value().get_string().get(aux_tag);
+                    else if (key_is(k, "Digest")) {
                         e = af.value().get_string().get(aux_digest);
                         has_push = true;
-                    } else if (k.unsafe_is_equal("Size")) e = get_count(af.value(), push_size);
+                    } else if (key_is(k, "Size")) e = get_count(af.value(), push_size);
                     if (e) return e;
                 }
-            } else if (key.unsafe_is_equal("errorDetail")) {
+            } else if (key_is(key, "errorDetail")) {
                 has_error = true;
                 object details;
                 if ((e = v.get_object().get(details))) return e;
@@ -188,16 +198,16 @@ private:
                     if ((e = f.error())) return e;
                     simdjson::ondemand::field& df = f.value_unsafe();
                     const raw_key k = df.key();
-                    if (k.unsafe_is_equal("message")) {
+                    if (key_is(k, "message")) {
                         e = df.value().get_string().get(error_message);
-                    } else if (k.unsafe_is_equal("code")) {
+                    } else if (key_is(k, "code")) {
                         std::int64_t code = 0;
                         e = df.value().get_int64().get(code);
                         if (!e && code >= INT32_MIN && code <= INT32_MAX) error_code = static_cast<int>(code);
                     }
                     if (e) return e;
                 }
-            } else if (key.unsafe_is_equal("error")) {
+            } else if (key_is(key, "error")) {
                 has_error = true;
                 e = v.get_string().get(error_text);
             }
