@@ -218,11 +218,11 @@ void plain_std_regex_per_line(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(engine_rtb_decoder_16k)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MeasureProcessCPUTime();
-BENCHMARK(engine_simdjson_iterate_many)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MeasureProcessCPUTime();
-BENCHMARK(engine_simdjson_iterate_many_one_thread)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MeasureProcessCPUTime();
-BENCHMARK(engine_nlohmann_per_line)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MeasureProcessCPUTime();
-BENCHMARK(plain_rtb_parser_16k)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MeasureProcessCPUTime();
+BENCHMARK(engine_rtb_decoder_16k)->Unit(benchmark::kMillisecond)->MinTime(1.0)->MeasureProcessCPUTime();
+BENCHMARK(engine_simdjson_iterate_many)->Unit(benchmark::kMillisecond)->MinTime(1.0)->MeasureProcessCPUTime();
+BENCHMARK(engine_simdjson_iterate_many_one_thread)->Unit(benchmark::kMillisecond)->MinTime(1.0)->MeasureProcessCPUTime();
+BENCHMARK(engine_nlohmann_per_line)->Unit(benchmark::kMillisecond)->MinTime(1.0)->MeasureProcessCPUTime();
+BENCHMARK(plain_rtb_parser_16k)->Unit(benchmark::kMillisecond)->MinTime(1.0)->MeasureProcessCPUTime();
 BENCHMARK(plain_std_regex_per_line)->Unit(benchmark::kMillisecond)->Iterations(1)->MeasureProcessCPUTime();
 
 int main(int argc, char** argv) {

@@ -45,12 +45,14 @@ def python_json_loads(path, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bench")
-    ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--repetitions", type=int, default=9)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         out = subprocess.run(
             [args.bench, f"--write-corpus={d}", "--benchmark_format=json",
-             f"--benchmark_repetitions={args.repetitions}", "--benchmark_report_aggregates_only=true"],
+             f"--benchmark_repetitions={args.repetitions}", "--benchmark_report_aggregates_only=true",
+             # interleaved, so a noisy neighbour hurts every contender alike
+             "--benchmark_enable_random_interleaving=true"],
             check=True, capture_output=True, text=True).stdout
         report = json.loads(out)
         py = python_json_loads(os.path.join(d, "engine.ndjson"), 3)
@@ -71,7 +73,7 @@ def main():
           f"{ctx.get('mhz_per_cpu')} MHz, {platform.platform()}; load average when it started: {load[0]}")
     print(f"- corpora: engine stream {corpus_mb:.1f} MB, BuildKit plain log {plain_mb:.1f} MB; "
           "C++ rates are process CPU time (all threads), median of "
-          f"{args.repetitions} repetitions; Python: best of 3, process time")
+          f"{args.repetitions} randomly interleaved repetitions; Python: best of 3, process time")
     print()
     print("| contender | MB/s | rtb decoder / contender |")
     print("| --- | ---: | ---: |")
