@@ -23,7 +23,7 @@ namespace {
 
 
 std::string fixture(const std::string& name) {
-    std::ifstream in(std::string(RTB_TEST_DATA) + "/engine-streams/" + name, std::ios::binary);
+    std::ifstream in(std::string(RTB_FIXTURES_DIR) + "/" + name, std::ios::binary);
     BOOST_REQUIRE_MESSAGE(in, "missing fixture " << name);
     std::ostringstream s;
     s << in.rdbuf();

@@ -36,6 +36,7 @@ void add_run(CLI::App& app, action& run);
 /// would otherwise read "[a,b]" as a list and strip the brackets, which breaks
 /// patterns such as "[abc]*".
 inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
+void add_events(CLI::App& app, action& run);
 
 /// "rtb: <message>" on stderr.
 inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }

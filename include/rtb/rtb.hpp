@@ -38,8 +38,22 @@
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/policy/null_logger.hpp"
 #include "rtb/policy/retry.hpp"
+#include "rtb/policy/json_logger.hpp"
+#include "rtb/policy/loggers.hpp"
+#include "rtb/policy/redacting_logger.hpp"
+#include "rtb/policy/redactor.hpp"
+#include "rtb/policy/rolling_logger.hpp"
+#include "rtb/policy/stderr_logger.hpp"
+#include "rtb/policy/tee_logger.hpp"
 
+#include "rtb/stream/buildkit_plain.hpp"
+#include "rtb/stream/detect.hpp"
+#include "rtb/stream/engine_stream.hpp"
 #include "rtb/stream/event.hpp"
+#include "rtb/stream/event_text.hpp"
+#include "rtb/stream/ndjson.hpp"
+#include "rtb/stream/runtime_api.hpp"
+#include "rtb/stream/summary.hpp"
 
 // Sandboxes: the spec and its checks (launch() itself, with the engine
 // transport, is rtb/sandbox/container.hpp).
