@@ -1,6 +1,7 @@
 // The Engine API as pure functions: versions and negotiation, /version,
 // request targets (POST /build above all), registry credentials and
-// X-Registry-Auth, stream errors, and the interim stream decoder.
+// X-Registry-Auth, stream errors, and the engine streams
+// recorded here as docker_engine decodes them.
 #define BOOST_TEST_MODULE docker_api
 #include <boost/test/unit_test.hpp>
 
@@ -8,7 +9,8 @@
 #include <random>
 #include <sstream>
 
-#include "rtb/transport/detail/interim_decoder.hpp"
+#include "rtb/stream/engine_stream.hpp"
+#include "rtb/stream/event_text.hpp"
 #include "rtb/transport/docker_api.hpp"
 #include "rtb/transport/docker_auth.hpp"
 #include "support/checks.hpp"
@@ -32,18 +34,9 @@ std::string fixture(const std::string& name) {
 
 /// An event as text, to compare decodings.
 std::string show(const build_event& e) {
-    return std::visit(
-        [](const auto& v) -> std::string {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, events::step>) return fmt::format("step {}/{} {}", v.index, v.total, v.instruction);
-            else if constexpr (std::is_same_v<T, events::log_line>) return "log " + v.text;
-            else if constexpr (std::is_same_v<T, events::progress>)
-                return fmt::format("progress {} {} {}/{}", v.id, v.status, v.current, v.total);
-            else if constexpr (std::is_same_v<T, events::image_built>) return "built " + v.id;
-            else if constexpr (std::is_same_v<T, events::pushed>) return fmt::format("pushed {} {} {}", v.tag, v.digest, v.size);
-            else return fmt::format("failure {} {}", v.exit_code.value_or(-1), v.message);
-        },
-        e);
+    std::string out;
+    append_event_json(out, e);
+    return out;
 }
 
 std::vector<std::string> shown(const std::vector<build_event>& ev) {
@@ -52,18 +45,25 @@ std::vector<std::string> shown(const std::vector<build_event>& ev) {
     return out;
 }
 
+struct collect {
+    std::vector<build_event> events;
+    void on_event(const build_event& e) { events.push_back(e); }
+};
+struct discard {
+    void on_event(const build_event&) {}
+};
+
 std::vector<build_event> decode(std::string_view stream, std::size_t max_chunk, unsigned seed = 1) {
-    detail::interim_stream_decoder d;
-    std::vector<build_event> out;
-    auto sink = [&](const build_event& e) { out.push_back(e); };
+    collect sink;
+    engine_stream_decoder d(sink);
     std::mt19937 rng(seed);
     while (!stream.empty()) {
         const std::size_t n = std::min<std::size_t>(stream.size(), 1 + rng() % max_chunk);
-        d.feed(stream.substr(0, n), sink);
+        d.feed(stream.substr(0, n));
         stream.remove_prefix(n);
     }
-    d.finish(sink);
-    return out;
+    d.finish();
+    return std::move(sink.events);
 }
 
 const char* docker_version_json =
@@ -330,7 +330,7 @@ BOOST_AUTO_TEST_CASE(the_config_path_follows_docker_config_then_home) {
     BOOST_TEST(docker_auth::config_path(env(nullptr, nullptr)).empty());
 }
 
-// ------------------------------------------------------------ interim decoder
+// ------------------------------------------------------------ recorded streams
 
 BOOST_AUTO_TEST_CASE(decoding_does_not_depend_on_how_the_stream_is_chunked) {
     for (const char* name : {"pull_stream.ndjson", "push_stream.ndjson", "build_stream.ndjson",
@@ -367,9 +367,10 @@ BOOST_AUTO_TEST_CASE(push_streams_end_with_the_digest) {
     BOOST_TEST(p->digest.starts_with("sha256:"));
     BOOST_TEST(p->size > 0u);
     // Podman reports the push result as a status line only
-    detail::interim_stream_decoder d;
-    std::vector<build_event> out;
-    d.feed(R"({"status":"t1: digest: sha256:ad08 size: 343"})" "\n", [&](const build_event& e) { out.push_back(e); });
+    collect sink;
+    engine_stream_decoder d(sink);
+    d.feed(R"({"status":"t1: digest: sha256:ad08 size: 343"})" "\n");
+    const auto& out = sink.events;
     BOOST_REQUIRE(out.size() == 1u);
     BOOST_TEST(std::get<events::pushed>(out[0]).tag == "t1");
     BOOST_TEST(std::get<events::pushed>(out[0]).size == 343u);
@@ -403,23 +404,22 @@ BOOST_AUTO_TEST_CASE(failures_carry_the_exit_code_when_the_engine_gives_one) {
 }
 
 BOOST_AUTO_TEST_CASE(garbage_in_a_stream_is_a_parse_error) {
-    detail::interim_stream_decoder d;
-    auto sink = [](const build_event&) {};
+    discard sink;
+    engine_stream_decoder d(sink);
     static constexpr char garbage[] = "\x00\xff garbage\n";
-    BOOST_TEST(error_of([&] { d.feed(std::string_view(garbage, sizeof garbage - 1), sink); }).value() ==
-               errc::parse_error);
-    detail::interim_stream_decoder d2;
-    BOOST_TEST(error_of([&] { d2.feed("[1,2]\n", sink); }).value() == errc::parse_error);
-    detail::interim_stream_decoder d3;
-    d3.feed("{\"stream\":\"cut", sink);
-    BOOST_TEST(error_of([&] { d3.finish(sink); }).value() == errc::parse_error);
+    BOOST_TEST(error_of([&] { d.feed(std::string_view(garbage, sizeof garbage - 1)); }).value() == errc::parse_error);
+    engine_stream_decoder d2(sink);
+    BOOST_TEST(error_of([&] { d2.feed("[1,2]\n"); }).value() == errc::parse_error);
+    engine_stream_decoder d3(sink);
+    d3.feed("{\"stream\":\"cut");
+    BOOST_TEST(error_of([&] { d3.finish(); }).value() == errc::parse_error);
 }
 
 BOOST_AUTO_TEST_CASE(an_endless_line_is_refused_before_it_eats_memory) {
-    detail::interim_stream_decoder d;
-    auto sink = [](const build_event&) {};
+    discard sink;
+    engine_stream_decoder d(sink, {.max_line = std::size_t{4} << 20});
     const std::string block(1 << 20, 'x');
     BOOST_TEST(error_of([&] {
-                   for (int i = 0; i < 8; ++i) d.feed(block, sink);
+                   for (int i = 0; i < 8; ++i) d.feed(block);
                }).value() == errc::parse_error);
 }

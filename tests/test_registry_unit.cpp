@@ -411,8 +411,14 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stops_a_silent_operation_as_a_stall_naming_the_l
     watchdog dog({.what = "building app:1", .overall = deadline::never(), .stall = 50ms});
     const auto e = error_of([&] {
         dog.run([&](std::stop_token stop) {
-            dog.observe(events::step{2, 5, "RUN make"});
-            dog.observe(events::log_line{"compiling"});
+            events::step make;
+            make.index = 2;
+            make.total = 5;
+            make.instruction = "RUN make";
+            dog.observe(make);
+            events::log_line compiling;
+            compiling.text = "compiling";
+            dog.observe(compiling);
             // then silence, until the watchdog stops us
             std::mutex m;
             std::condition_variable_any cv;

@@ -1,21 +1,17 @@
 // rtb run: start a runtime image as a sandbox container, with docker run's
 // spelling for what a sandbox needs; attached, its output and exit status
 // are the container's; detached, its id is printed.
-#include <atomic>
 #include <charconv>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <pthread.h>
-#include <signal.h>
 
 #include "cli.hpp"
+#include "signals.hpp"
 #include "rtb/sandbox/container.hpp"
 #include "rtb/sandbox/parse.hpp"
 
@@ -49,40 +45,6 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
         detail::bad_value(option, text, "is not a duration such as 500ms, 2s or 1.5m (at most a week)");
     return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
 }
-
-/// Turns SIGINT, SIGTERM and SIGHUP into a stop request while it lives: the
-/// signals are blocked in every thread and taken by one that waits for them.
-class signal_stop {
-public:
-    signal_stop() {
-        sigemptyset(&set_);
-        for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
-        pthread_sigmask(SIG_BLOCK, &set_, &old_);
-        waiter_ = std::jthread([this](std::stop_token done) {
-            const timespec tick{0, 200'000'000};
-            while (!done.stop_requested()) {
-                const int s = sigtimedwait(&set_, nullptr, &tick);
-                if (s > 0) {
-                    signal_ = s;
-                    source_.request_stop();
-                }
-            }
-        });
-    }
-    ~signal_stop() {
-        waiter_.request_stop();
-        waiter_.join();
-        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    }
-    std::stop_token token() const { return source_.get_token(); }
-    int signal() const { return signal_; }
-
-private:
-    sigset_t set_{}, old_{};
-    std::stop_source source_;
-    std::atomic<int> signal_{0};
-    std::jthread waiter_;
-};
 
 }  // namespace
 
@@ -195,8 +157,10 @@ void add_run(CLI::App& app, action& run) {
                 return ok;
             }
 
-            signal_stop signals;
-            auto c = launch(engine, s, signals.token());
+            // main's interrupt_handler turns Ctrl-C into a stop request; a
+            // second Ctrl-C exits at once (the engine then keeps the container).
+            const auto stop = interrupt_handler::token();
+            auto c = launch(engine, s, stop);
             try {
                 c.logs(
                     [](std_stream st, std::string_view bytes) {
@@ -204,13 +168,13 @@ void add_run(CLI::App& app, action& run) {
                         std::fwrite(bytes.data(), 1, bytes.size(), f);
                         std::fflush(f);
                     },
-                    signals.token());
-                const int code = c.wait(signals.token());
+                    stop);
+                const int code = c.wait(stop);
                 if (!o->rm) c.detach();  // like docker run: the exited container stays without --rm
                 return code >= 0 && code <= 255 ? code : failure;
             } catch (const error& e) {
                 if (e.value() != errc::cancelled) throw;
-                print_error(fmt::format("signal {}: stopping container {}", signals.signal(), c.id().substr(0, 12)));
+                print_error(fmt::format("signal {}: stopping container {}", interrupt_handler::signal(), c.id().substr(0, 12)));
                 c.stop();
                 if (!o->rm) c.detach();
                 return interrupted;

@@ -36,6 +36,12 @@ public:
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
         for (int i = 0; i < 3; ++i) ::sigaction(signals[i], &sa, &previous_[i]);
+        // A parent may hand us these signals blocked (the mask is inherited
+        // through exec); every thread started from here on inherits this.
+        sigset_t ours;
+        sigemptyset(&ours);
+        for (int s : signals) sigaddset(&ours, s);
+        ::pthread_sigmask(SIG_UNBLOCK, &ours, nullptr);
         watcher_ = std::thread([this] { watch(); });
     }
     interrupt_handler(const interrupt_handler&) = delete;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "rtb/resources.hpp"
 
 namespace rtb {
+
+struct context_snapshot;  // rtb/context/build_context.hpp
 
 /// Where image_exists looks.
 enum class lookup {
@@ -23,6 +26,10 @@ enum class lookup {
 /// One build, as a Transport receives it.
 struct build_request {
     std::filesystem::path context_dir;      ///< the build folder (Dockerfile inside)
+    /// The context to send, when it is not simply context_dir on disk (a
+    /// runtime context assembled from several trees); transports that need
+    /// a folder write it out.
+    std::shared_ptr<const context_snapshot> context;
     std::string dockerfile = "Dockerfile";  ///< relative to the context
     std::vector<std::string> tags;          ///< full image names to apply
     std::map<std::string, std::string> build_args;

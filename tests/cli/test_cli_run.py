@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -169,9 +170,13 @@ c.equal(ours(), {}, "--rm --detach: the engine removes it once stopped")
 p = subprocess.Popen([RTB, "run", "--host", HOST, "--label", LABEL, "--rm", "--stop-timeout", "5", IMAGE, "--", "sh", "-c",
                       "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"],
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+# A hung rtb must fail this check, not the whole run: it is killed after 120 s.
+watchdog = threading.Timer(120, p.kill)
+watchdog.start()
 first = p.stdout.readline()
 p.send_signal(signal.SIGINT)
-rest, perr = p.communicate(timeout=120)
+rest, perr = p.communicate()
+watchdog.cancel()
 c.equal(first, b"ready\n", "the attached sandbox's output streams while it runs")
 c.equal(p.returncode, 130, f"SIGINT: exit status 130 ({perr!r})")
 c.check(b"stopping container" in perr, f"SIGINT is reported: {perr!r}")

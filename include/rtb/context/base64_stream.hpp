@@ -74,7 +74,7 @@ public:
 private:
     S source_;
     std::string carry_;
-    detail::byte_buffer out_;
+    detail::byte_fifo out_;
     bool done_ = false;
 };
 

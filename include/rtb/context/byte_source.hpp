@@ -87,7 +87,7 @@ namespace detail {
 
 /// A FIFO of produced bytes that a stream hands out in read(); compacts
 /// itself so it never holds more than what was produced in one step.
-class byte_buffer {
+class byte_fifo {
 public:
     void append(const void* data, std::size_t n) {
         if (pos_ == buf_.size()) {

@@ -167,7 +167,7 @@ struct gzip_stream<S>::state {
     std::unique_ptr<detail::worker_pool> pool;
     std::deque<std::pair<std::shared_ptr<block>, std::future<void>>> inflight;
     std::string tail;  // the last 32 KiB of input: the next block's dictionary
-    detail::byte_buffer out;
+    detail::byte_fifo out;
     bool input_done = false;
     bool finished = false;
     std::uint32_t crc = 0;

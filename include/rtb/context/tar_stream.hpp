@@ -84,7 +84,7 @@ private:
             void operator()(struct archive* a) const noexcept { archive_write_free(a); }
         };
         std::unique_ptr<struct archive, archive_deleter> archive;
-        detail::byte_buffer out;
+        detail::byte_fifo out;
         std::size_t next = 0;            // next entry to start
         detail::unique_fd file;          // the file being copied
         std::uint64_t remaining = 0;     // its bytes still to copy

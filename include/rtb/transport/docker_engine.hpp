@@ -23,8 +23,10 @@
 #include "rtb/concepts.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/context/directory_context.hpp"
+#include "rtb/context/tar_stream.hpp"
+#include "rtb/stream/engine_stream.hpp"
 #include "rtb/stream/event.hpp"
-#include "rtb/transport/detail/interim_decoder.hpp"
 #include "rtb/transport/docker_api.hpp"
 #include "rtb/transport/docker_auth.hpp"
 #include "rtb/transport/http.hpp"
@@ -45,10 +47,6 @@ using event_sink = std::function<void(const build_event&)>;
 
 class docker_engine {
 public:
-    /// The decoder of the engine's JSON-lines streams (see
-    /// detail/interim_decoder.hpp for the interface a replacement offers).
-    using stream_decoder = detail::interim_stream_decoder;
-
     struct options {
         /// The engine; default: DOCKER_HOST etc. as the docker CLI reads them.
         std::optional<http::endpoint> endpoint;
@@ -65,6 +63,8 @@ public:
         registry_lookup registry;
         /// How many build log lines a build_failed error keeps.
         std::size_t log_tail_lines = 20;
+        /// The longest JSON line of a pull, push or build stream accepted.
+        std::size_t max_stream_line = std::size_t{16} << 20;
     };
 
     docker_engine() : docker_engine(options{}) {}
@@ -300,14 +300,23 @@ public:
         return out;
     }
 
-    /// The Transport's build(). Needs the build-context packer, which lands
-    /// separately; until then it refuses, and build_tar() is the way in.
+    /// The Transport's build(): streams the context (request.context, or
+    /// else request.context_dir as the docker CLI would send it, with its
+    /// .dockerignore) as a tar straight into POST /build, never whole in
+    /// memory, and hands the build's events to `logger`.
     template <class L>
-    build_result build(const build_request& req, L&, std::stop_token) {
-        throw error(errc::unsupported_version,
-                    fmt::format("docker_engine::build({}) needs the build-context packer (rtb/context), which this "
-                                "build of rtb does not have yet; use docker_engine::build_tar",
-                                req.context_dir.string()));
+        requires EventSink<L>
+    build_result build(const build_request& req, L& logger, std::stop_token stop = {}) {
+        auto snapshot = req.context;
+        if (!snapshot) {
+            directory_context_options o;
+            o.ignore.dockerfile = req.dockerfile;
+            snapshot = directory_context(req.context_dir, o).snapshot();
+        }
+        auto tar = std::make_shared<tar_stream>(std::move(snapshot));
+        return build_tar(
+            req, [tar](std::span<std::byte> buffer) { return tar->read(buffer); },
+            [&logger](const build_event& e) { logger.on_event(e); }, stop);
     }
 
     /// The HTTP client, for calls this class does not wrap.
@@ -368,11 +377,15 @@ private:
     /// Sends a streaming request and decodes its JSON lines into events.
     template <class Sink>
     void stream_raw(http::request r, const std::string& what, Sink&& sink, std::stop_token stop) {
-        stream_decoder decoder;
-        r.on_data = [&](std::string_view chunk) { decoder.feed(chunk, sink); };
+        struct forward {
+            Sink* to;
+            void on_event(const build_event& e) { (*to)(e); }
+        } out{&sink};
+        engine_stream_decoder<forward> decoder(out, {.max_line = opts_.max_stream_line, .source = what});
+        r.on_data = [&](std::string_view chunk) { decoder.feed(chunk); };
         const auto resp = http_.send(r, stop);
         http::throw_for_status(resp, what);
-        decoder.finish(sink);
+        decoder.finish();
     }
 
     /// stream_raw, and a failure event becomes an error (after the sink saw it).
