@@ -1,7 +1,6 @@
 // rtb run: start a runtime image as a sandbox container, with docker run's
 // spelling for what a sandbox needs; attached, its output and exit status
 // are the container's; detached, its id is printed.
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -11,42 +10,13 @@
 
 
 #include "cli.hpp"
+#include "runtime_options.hpp"
 #include "signals.hpp"
 #include "rtb/sandbox/container.hpp"
 #include "rtb/sandbox/parse.hpp"
 
 namespace rtb::cli {
 
-namespace {
-
-/// A whole number for `option` (--pids-limit 100, --cpu-quota 50000).
-std::int64_t parse_integer(std::string_view text, std::string_view option, std::int64_t min, std::int64_t max) {
-    std::int64_t v = 0;
-    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < min || v > max)
-        detail::bad_value(option, text, fmt::format("is not a whole number from {} to {}", min, max));
-    return v;
-}
-
-/// A duration for `option`: a number with ms, s, m or h ("500ms", "2s", "1.5m").
-std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option) {
-    std::size_t i = 0;
-    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-    const auto number = text.substr(0, i), unit = text.substr(i);
-    double scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    double v = 0;
-    const auto r = std::from_chars(number.data(), number.data() + number.size(), v);
-    if (number.empty() || scale == 0 || r.ec != std::errc{} || r.ptr != number.data() + number.size() ||
-        v * scale > 7 * 24 * 3'600'000.0)
-        detail::bad_value(option, text, "is not a duration such as 500ms, 2s or 1.5m (at most a week)");
-    return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
-}
-
-}  // namespace
 
 void add_run(CLI::App& app, action& run) {
     struct options {

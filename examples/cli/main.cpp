@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     app.fallthrough(false);
 
     action run;
+    add_build(app, run);
     add_hash(app, run);
     add_tags(app, run);
     add_context(app, run);

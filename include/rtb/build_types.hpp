@@ -40,6 +40,7 @@ struct build_request {
     std::vector<std::string> cache_from;    ///< images or cache specs
     std::vector<std::string> cache_to;      ///< cache export specs (BuildKit)
     bool pull = false;                      ///< always pull the base image
+    bool no_cache = false;                  ///< run every step again (no layer cache)
     bool remove_intermediate = true;        ///< rm
     bool force_remove_intermediate = true;  ///< forcerm: also after a failure
     /// Limits for the build's RUN steps (memory, memswap, cpu quota/period,

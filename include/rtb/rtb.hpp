@@ -2,6 +2,8 @@
 #pragma once
 
 #include "rtb/build_types.hpp"
+#include "rtb/builder.hpp"
+#include "rtb/cache_directory.hpp"
 #include "rtb/concepts.hpp"
 #include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
@@ -34,6 +36,7 @@
 #include "rtb/tags/tag_rules.hpp"
 #include "rtb/tags/tag_set.hpp"
 
+#include "rtb/policy/build_cache.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/policy/null_logger.hpp"

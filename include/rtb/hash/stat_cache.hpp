@@ -24,6 +24,7 @@
 
 #include <xxhash.h>
 
+#include "rtb/cache_directory.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/hash/digest.hpp"
 
@@ -210,13 +211,7 @@ struct reader {
 
 }  // namespace detail::statcache
 
-inline std::filesystem::path stat_cache::default_directory() {
-    namespace fs = std::filesystem;
-    if (const char* d = std::getenv("RTB_CACHE_DIR"); d && *d) return fs::path(d) / "statcache";
-    if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return fs::path(d) / "rtb" / "statcache";
-    if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "rtb" / "statcache";
-    return fs::temp_directory_path() / "rtb-statcache";
-}
+inline std::filesystem::path stat_cache::default_directory() { return cache_directory() / "statcache"; }
 
 inline void stat_cache::load() {
     detail::unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));

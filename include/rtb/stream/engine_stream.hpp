@@ -3,6 +3,7 @@
 // transport's read loop or a libcurl write callback.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -75,6 +76,12 @@ public:
     void finish() {
         reader_.finish([this](simdjson::ondemand::document& doc) { return on_document(doc); });
         flush_text();
+        if (status_push_) {  // Podman reports a push in a status line only
+            auto& p = slots_.get<events::pushed>();
+            p = std::move(*status_push_);
+            status_push_.reset();
+            emit<events::pushed>();
+        }
     }
 
     /// A CURLOPT_WRITEFUNCTION: `curl_easy_setopt(h, CURLOPT_WRITEDATA, &decoder)`.
@@ -232,10 +239,12 @@ private:
                 detail::set(l.text, detail::terminal_line(status));
                 l.vertex = 0;
                 emit<events::log_line>();
+                remember_status_push(status);
             }
         }
         if (!aux_id.empty()) image(aux_id);
         if (has_push) {
+            status_push_.reset();  // Docker: aux says it again, with the same values
             auto& p = slots_.get<events::pushed>();
             p.tag.assign(aux_tag);
             p.digest.assign(aux_digest);
@@ -292,7 +301,28 @@ private:
         }
     }
 
+    /// "TAG: digest: sha256:HEX size: N", as both engines print a finished
+    /// push; kept until aux repeats it (Docker) or the stream ends (Podman).
+    void remember_status_push(std::string_view status) {
+        const auto d = status.find(": digest: sha256:");
+        if (d == std::string_view::npos || d == 0) return;
+        const auto digest_at = d + 10;
+        const auto size_at = status.find(" size: ", digest_at);
+        if (size_at == std::string_view::npos) return;
+        const auto digest = status.substr(digest_at, size_at - digest_at);
+        const auto size_text = detail::trim(status.substr(size_at + 7));
+        std::uint64_t size = 0;
+        const auto r = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+        if (r.ec != std::errc{} || r.ptr != size_text.data() + size_text.size() || digest.size() != 71) return;
+        events::pushed p;
+        p.tag.assign(status.substr(0, d));
+        p.digest.assign(digest);
+        p.size = size;
+        status_push_ = std::move(p);
+    }
+
     Sink* sink_;
+    std::optional<events::pushed> status_push_;
     ndjson_reader reader_;
     detail::line_assembler text_;
     detail::event_slots slots_;

@@ -322,6 +322,7 @@ inline std::string build_target(api_version v, const build_request& r) {
     if (!r.network_mode.empty()) add("networkmode", r.network_mode);
     if (!r.cache_from.empty()) add("cachefrom", json_array(r.cache_from));
     if (r.pull) add("pull", "1");
+    if (r.no_cache) add("nocache", "1");
     if (r.resources)
         for (const auto& [key, value] : build_resource_params(
                  *r.resources, fmt::format("build of {}", r.tags.empty() ? std::string("an image") : r.tags.front())))

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <unistd.h>
 #include <simdjson.h>
 
 #include "rtb/build_types.hpp"
@@ -78,6 +80,19 @@ public:
             opts_.registry = make_registry_lookup(std::move(r));
         }
     }
+
+    /// A copy talks to the same engine over a connection of its own (an
+    /// http::client serves one thread): take one copy per thread.
+    docker_engine(const docker_engine& o)
+        : opts_(o.opts_),
+          http_(o.http_.where(), o.opts_.http),
+          where_(o.where_),
+          api_(o.api_),
+          version_(o.version_),
+          is_podman_(o.is_podman_) {}
+    docker_engine(docker_engine&&) noexcept = default;
+    docker_engine& operator=(const docker_engine&) = delete;
+    docker_engine& operator=(docker_engine&&) noexcept = default;
 
     /// The engine's product, version and the negotiated API version (from
     /// /_ping and /version, checked against rtb's minimums; kept).
@@ -313,7 +328,7 @@ public:
             o.ignore.dockerfile = req.dockerfile;
             snapshot = directory_context(req.context_dir, o).snapshot();
         }
-        auto tar = std::make_shared<tar_stream>(std::move(snapshot));
+        auto tar = std::make_shared<tar_stream>(std::move(snapshot), tar_options::from_environment());
         return build_tar(
             req, [tar](std::span<std::byte> buffer) { return tar->read(buffer); },
             [&logger](const build_event& e) { logger.on_event(e); }, stop);
@@ -431,5 +446,32 @@ private:
 };
 
 static_assert(Transport<docker_engine>);
+
+/// Where Podman's service listens when nothing says otherwise:
+/// CONTAINER_HOST (as podman-remote reads it), else the rootless socket
+/// under XDG_RUNTIME_DIR for a non-root user, else /run/podman/podman.sock.
+inline http::endpoint podman_endpoint_from_env() {
+    if (const char* h = std::getenv("CONTAINER_HOST"); h && *h) return http::parse_docker_host(h, {});
+    if (::geteuid() != 0)
+        if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x)
+            return http::parse_docker_host(fmt::format("unix://{}/podman/podman.sock", x), {});
+    return http::parse_docker_host("unix:///run/podman/podman.sock", {});
+}
+
+/// A docker_engine that talks to Podman's Docker-compatible service, found
+/// as podman_endpoint_from_env() says unless options::endpoint is given.
+class podman_engine : public docker_engine {
+public:
+    podman_engine() : podman_engine(options{}) {}
+    explicit podman_engine(options o) : docker_engine(with_podman_endpoint(std::move(o))) {}
+
+private:
+    static options with_podman_endpoint(options o) {
+        if (!o.endpoint) o.endpoint = podman_endpoint_from_env();
+        return o;
+    }
+};
+
+static_assert(Transport<podman_engine>);
 
 }  // namespace rtb

@@ -1,0 +1,256 @@
+// rtb build: the main job. Builds (or reuses) the runtime image for a base
+// image, or for every base image of a batch file.
+//
+// Contract (DESIGN.md): stderr says which plan was taken (reuse, lock,
+// versioned, scratch); the last line of stdout is the image name; a failed
+// build exits 1 with the engine's exit code and the last log lines on
+// stderr; --json prints one JSON object instead.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "cli.hpp"
+#include "rtb/builder.hpp"
+#include "rtb/detail/json_writer.hpp"
+#include "runtime_options.hpp"
+#include "signals.hpp"
+
+namespace rtb::cli {
+
+namespace {
+
+struct build_options {
+    runtime_options runtime;
+    std::string transport = "docker";
+    std::string host;
+    std::string batch_file;
+    std::string build_folder;
+    std::string timeout = "30m";
+    std::string stall_timeout;
+    std::string jobs = "2";
+    bool force = false;
+    bool dry_run = false;
+    bool json = false;
+    bool no_cache = false;
+    bool registry = false;
+    bool quiet = false;
+};
+
+/// The --no-cache switch as a CachePolicy chosen at run time.
+struct switchable_cache {
+    bool off = false;
+    void prepare(build_request& r) {
+        if (off) no_build_cache{}.prepare(r);
+    }
+    void after_build(const build_result&) {}
+    void maintain() {}
+};
+
+/// The base images of a batch file: one per line; blank lines and lines
+/// starting with '#' are skipped; surrounding blanks trimmed.
+std::vector<std::string> read_batch_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw error(errc::io_error, fmt::format("cannot read batch file {}", detail::printable(path)));
+    std::vector<std::string> out;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string::npos || line[first] == '#') continue;
+        const auto last = line.find_last_not_of(" \t\r");
+        std::string image = line.substr(first, last - first + 1);
+        if (image.size() > 4096 || image.find_first_of(" \t") != std::string::npos)
+            throw error(errc::invalid_argument,
+                        fmt::format("{}:{}: {} is not one image name", detail::printable(path), number,
+                                    detail::printable(image.substr(0, 200))));
+        try {
+            image_ref::parse(image);
+        } catch (const error& e) {
+            throw error(errc::invalid_argument, fmt::format("{}:{}: {}", detail::printable(path), number, e.what()));
+        }
+        out.push_back(std::move(image));
+    }
+    if (out.empty()) throw error(errc::invalid_argument, fmt::format("batch file {} lists no base image", detail::printable(path)));
+    return out;
+}
+
+std::string json_result(const runtime_image& r, std::string_view base) {
+    std::string tags = "[";
+    for (const auto& t : r.tags_applied) {
+        if (tags.size() > 1) tags += ',';
+        tags += detail::json_quote(t);
+    }
+    tags += ']';
+    return fmt::format(
+        "{{\"image\":{},\"plan\":\"{}\",\"tags\":{},\"seconds\":{:.3f},\"image_id\":{},\"from\":{},\"base_image\":{},"
+        "\"dry_run\":{}}}",
+        detail::json_quote(r.image), to_string(r.plan), tags, static_cast<double>(r.timings.total.count()) / 1000.0,
+        detail::json_quote(r.image_id), detail::json_quote(r.from_image), detail::json_quote(base),
+        r.dry_run ? "true" : "false");
+}
+
+/// What a failed build tells the user: the error, then the engine's exit
+/// code, the failing step and the log's last lines.
+void print_failure(const error& e, std::string_view prefix = {}) {
+    print_error(fmt::format("{}{}", prefix, e.what()));
+    if (const auto& b = e.build()) {
+        if (b->exit_code) fmt::print(stderr, "rtb: exit code {}\n", *b->exit_code);
+        if (!b->failing_step.empty()) fmt::print(stderr, "rtb: failing step: {}\n", b->failing_step);
+        if (!b->log_tail.empty()) {
+            fmt::print(stderr, "rtb: last build output:\n");
+            for (const auto& l : b->log_tail) fmt::print(stderr, "  | {}\n", l);
+        }
+    }
+}
+
+template <class Engine, class Strategy>
+int run_build(const build_options& o, Strategy strategy) {
+    const auto stop = interrupt_handler::token();
+    typename Engine::options eo;
+    if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
+
+    builder_options bo;
+    bo.existence = o.registry ? lookup::local_then_registry : lookup::local;
+    bo.build_timeout = parse_duration(o.timeout, "--timeout");
+    if (!o.stall_timeout.empty()) bo.stall_timeout = parse_duration(o.stall_timeout, "--stall-timeout");
+
+    const bool batch = !o.batch_file.empty();
+    stderr_logger::options lo;
+    lo.show_output = !o.quiet && !batch;                           // a batch's outputs would interleave
+    if (batch) lo.mode = stderr_logger::display::plain;
+    basic_builder<Engine, switchable_cache, exponential_backoff, Strategy, stderr_logger> builder(
+        Engine(eo), switchable_cache{o.no_cache}, exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
+
+    build_call_options call;
+    call.dry_run = o.dry_run;
+    call.stop = stop;
+    if (!o.build_folder.empty()) {
+        if (batch) throw error(errc::invalid_argument, "--build-folder names one folder; it cannot serve a --batch build");
+        call.build_folder = o.build_folder;
+    }
+
+    if (!batch) {
+        const auto spec = [&] {
+            auto s = o.runtime.spec(o.runtime.base_image);
+            s.force_rebuild = o.force;
+            return s;
+        }();
+        try {
+            const auto r = builder.build_runtime_image(spec, call);
+            builder.logger().finish();
+            fmt::print(stderr, "rtb: plan: {}{} -> {} ({:.2f} s)\n", to_string(r.plan), r.dry_run ? " (dry run)" : "",
+                       r.image, static_cast<double>(r.timings.total.count()) / 1000.0);
+            if (o.json) fmt::print("{}\n", json_result(r, spec.base_image));
+            else fmt::print("{}\n", r.image);
+            return ok;
+        } catch (const error& e) {
+            builder.logger().finish();
+            if (e.value() != errc::build_failed) throw;
+            print_failure(e);
+            return negative;
+        }
+    }
+
+    // A batch: bounded parallelism, shared dedup (one builder), one line per base image.
+    const auto bases = read_batch_file(o.batch_file);
+    const auto jobs = static_cast<std::size_t>(parse_integer(o.jobs, "--jobs", 1, 64));
+    struct outcome {
+        std::optional<runtime_image> image;
+        std::optional<error> failure;
+    };
+    std::vector<outcome> outcomes(bases.size());
+    std::atomic<std::size_t> next{0}, done{0};
+    std::mutex print_mutex;
+    auto worker = [&] {
+        for (std::size_t i; (i = next++) < bases.size();) {
+            if (stop.stop_requested()) return;
+            try {
+                auto spec = o.runtime.spec(bases[i]);
+                spec.force_rebuild = o.force;
+                outcomes[i].image = builder.build_runtime_image(spec, call);
+            } catch (const error& e) {
+                outcomes[i].failure = e;
+            }
+            std::lock_guard lock(print_mutex);
+            const auto n = ++done;
+            if (outcomes[i].image)
+                fmt::print(stderr, "rtb: [{}/{}] {} {}: {} ({:.1f} s)\n", n, bases.size(),
+                           outcomes[i].image->plan == plan_kind::reuse ? "reused" : "built", bases[i],
+                           outcomes[i].image->image,
+                           static_cast<double>(outcomes[i].image->timings.total.count()) / 1000.0);
+            else
+                print_failure(*outcomes[i].failure, fmt::format("[{}/{}] failed {}: ", n, bases.size(), bases[i]));
+        }
+    };
+    {
+        std::vector<std::jthread> pool;
+        for (std::size_t j = 0; j < std::min(jobs, bases.size()); ++j) pool.emplace_back(worker);
+    }
+    if (stop.stop_requested()) throw error(errc::cancelled, "the batch was interrupted");
+    std::size_t built = 0, reused = 0, failed = 0;
+    for (std::size_t i = 0; i < bases.size(); ++i) {
+        const auto& out = outcomes[i];
+        if (out.image) {
+            (out.image->plan == plan_kind::reuse ? reused : built)++;
+            if (o.json) fmt::print("{}\n", json_result(*out.image, bases[i]));
+            else fmt::print("{}\n", out.image->image);
+        } else {
+            ++failed;
+            if (o.json)
+                fmt::print("{{\"base_image\":{},\"error\":{},\"code\":\"{}\"}}\n", detail::json_quote(bases[i]),
+                           detail::json_quote(out.failure->what()), to_string(out.failure->value()));
+        }
+    }
+    fmt::print(stderr, "rtb: batch: {} built, {} reused, {} failed of {}\n", built, reused, failed, bases.size());
+    return failed ? negative : ok;
+}
+
+template <class Strategy>
+int run_with_transport(const build_options& o, Strategy strategy) {
+    if (o.transport == "docker") return run_build<docker_engine>(o, std::move(strategy));
+    if (o.transport == "podman") return run_build<podman_engine>(o, std::move(strategy));
+    throw error(errc::invalid_argument,
+                fmt::format("--transport {} is not available in this build of rtb (docker and podman are)", o.transport));
+}
+
+}  // namespace
+
+void add_build(CLI::App& app, action& run) {
+    auto o = std::make_shared<build_options>();
+    auto* cmd = app.add_subcommand("build", "Build or reuse a runtime image; prints its name as the last line");
+    o->runtime.add_to(cmd, false, false);
+    cmd->add_option("--transport", o->transport, "docker (the engine at DOCKER_HOST) or podman; cli and remote are planned")
+        ->check(CLI::IsMember({"docker", "podman", "cli", "remote"}));
+    cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
+    cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
+    cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
+    cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");
+    cmd->add_flag("--no-cache", o->no_cache, "Run every build step again (the engine's layer cache is not used)");
+    cmd->add_flag("--registry", o->registry, "Also look for existing images in their registry (manifest HEAD, no pull)");
+    cmd->add_flag("--quiet,-q", o->quiet, "Do not print the build's output lines");
+    cmd->add_option("--build-folder", o->build_folder, "Write the context to this new or empty folder (kept) and build from it");
+    cmd->add_option("--timeout", o->timeout, "Limit for one build, retries included (default 30m)");
+    cmd->add_option("--stall-timeout", o->stall_timeout, "Stop a build that prints nothing for this long");
+    cmd->add_option("--batch", o->batch_file, "Build for every base image in FILE (one per line, # comments)");
+    cmd->add_option("--jobs,-j", o->jobs, "Builds at once in a batch (default 2)");
+    cmd->callback([o, &run] {
+        run = [o] {
+            if (o->batch_file.empty() && o->runtime.base_image.empty())
+                throw error(errc::invalid_argument, "--base-image is required (or --batch FILE)");
+            if (!o->batch_file.empty() && !o->runtime.base_image.empty())
+                throw error(errc::invalid_argument, "--base-image and --batch cannot both be given");
+            if (o->runtime.version.empty()) o->runtime.version = version_string;
+            if (o->runtime.strategy == "openhands") return run_with_transport(*o, o->runtime.openhands());
+            return run_with_transport(*o, o->runtime.content());
+        };
+    });
+}
+
+}  // namespace rtb::cli

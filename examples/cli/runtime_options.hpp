@@ -1,0 +1,140 @@
+// The options that describe a runtime image, shared by `rtb tags` and
+// `rtb build` so both hash exactly the same spec; and small value parsers.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli.hpp"
+#include "rtb/error.hpp"
+#include "rtb/resources.hpp"
+#include "rtb/image_ref.hpp"
+#include "rtb/runtime_spec.hpp"
+#include "rtb/tags/content_tags.hpp"
+#include "rtb/tags/openhands_tags.hpp"
+
+namespace rtb::cli {
+
+struct runtime_options {
+    std::string strategy = "openhands";
+    std::string version;
+    std::string base_image;
+    std::string source;
+    std::vector<std::string> locks;
+    std::string repo = default_runtime_repository;
+    std::string extra_deps;
+    std::vector<std::string> build_args;
+    std::string platform;
+    std::string template_file;
+    std::vector<std::string> vars;
+    bool no_stat_cache = false;
+    bool no_browser = false;
+
+    /// Registers the options on `cmd`. `version_required`: `rtb tags` needs
+    /// --oh-version; `rtb build` defaults it to rtb's own version.
+    void add_to(CLI::App* cmd, bool version_required, bool base_image_required = true) {
+        cmd->add_option("--strategy", strategy, "Tags: openhands (bit-compatible with OpenHands) or content")
+            ->check(CLI::IsMember({"openhands", "content"}));
+        auto* v = cmd->add_option("--oh-version", version, "The runtime version (OpenHands' oh_version)");
+        if (version_required) v->required();
+        auto* b = cmd->add_option("--base-image", base_image, "The base image, as you would pass it to OpenHands");
+        if (base_image_required) b->required();
+        cmd->add_option("--source", source, "The runtime source tree")->required();
+        one_value_each(cmd->add_option("--lock", locks, "A dependency lock file (repeatable; order matters)"));
+        cmd->add_option("--runtime-repo", repo, "The runtime image repository");
+        cmd->add_option("--extra-deps", extra_deps, "Extra dependencies installed in the image (hashed)");
+        one_value_each(cmd->add_option("--build-arg", build_args, "K=V build argument (repeatable; hashed)"));
+        cmd->add_option("--platform", platform, "Target platform, e.g. linux/amd64 (hashed)");
+        cmd->add_option("--template", template_file, "A custom Dockerfile template (hashed)");
+        one_value_each(cmd->add_option("--var", vars, "NAME=VALUE for the template (repeatable; hashed)"));
+        cmd->add_flag("--no-browser", no_browser, "OpenHands' enable_browser=False (changes the lock hash)");
+        cmd->add_flag("--no-stat-cache", no_stat_cache, "Read every source file even if the stat cache knows it");
+    }
+
+    /// The spec for `base` (the --base-image, or one line of a batch file).
+    runtime_spec spec(const std::string& base) const {
+        image_ref::parse(base);  // reject malformed names; the tags hash the text as given
+        runtime_spec s;
+        s.base_image = base;
+        s.source_dir = source;
+        for (const auto& l : locks) s.lock_files.emplace_back(l);
+        s.runtime_version = version;
+        s.runtime_repository = repo;
+        s.extra_deps = extra_deps;
+        s.platform = platform;
+        for (const auto& kv : build_args) {
+            const auto [k, val] = assignment(kv, "--build-arg", "KEY=VALUE");
+            s.build_args[k] = val;
+        }
+        if (!template_file.empty()) s.dockerfile_template = read_text_file(template_file, "template");
+        for (const auto& kv : vars) {
+            const auto [k, val] = assignment(kv, "--var", "NAME=VALUE");
+            s.template_vars[k] = val;
+        }
+        return s;
+    }
+
+    openhands_tags openhands() const {
+        return openhands_tags({.enable_browser = !no_browser, .jobs = 0, .use_stat_cache = !no_stat_cache});
+    }
+    content_tags content() const { return content_tags({.jobs = 0, .use_stat_cache = !no_stat_cache}); }
+
+    static std::pair<std::string, std::string> assignment(const std::string& kv, std::string_view option,
+                                                          std::string_view form) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw error(errc::invalid_argument, fmt::format("{} {} is not {}", option, detail::printable(kv), form));
+        return {kv.substr(0, eq), kv.substr(eq + 1)};
+    }
+
+    static std::string read_text_file(const std::string& path, std::string_view what) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw error(errc::io_error, fmt::format("cannot read {} {}", what, detail::printable(path)));
+        std::ostringstream s;
+        s << in.rdbuf();
+        return s.str();
+    }
+};
+
+/// A whole number for `option` (--pids-limit 100, --jobs 4).
+inline std::int64_t parse_integer(std::string_view text, std::string_view option, std::int64_t min, std::int64_t max) {
+    std::int64_t v = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < min || v > max)
+        detail::bad_value(option, text, fmt::format("is not a whole number from {} to {}", min, max));
+    return v;
+}
+
+/// A duration for `option`: a number with ms, s, m, h or d ("500ms", "2s", "1.5m", "7d").
+inline std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option,
+                                                double max_ms = 7 * 24 * 3'600'000.0) {
+    std::size_t i = 0;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    const auto number = text.substr(0, i), unit = text.substr(i);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    else if (unit == "d") scale = 86'400'000;
+    double v = 0;
+    const auto r = std::from_chars(number.data(), number.data() + number.size(), v);
+    if (number.empty() || scale == 0 || r.ec != std::errc{} || r.ptr != number.data() + number.size() ||
+        v * scale > max_ms)
+        detail::bad_value(option, text,
+                          fmt::format("is not a duration such as 500ms, 2s, 1.5m or 3d (at most {} days)",
+                                      static_cast<long long>(max_ms / 86'400'000.0)));
+    return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
+}
+
+}  // namespace rtb::cli

@@ -1,0 +1,485 @@
+// basic_builder: the runtime build flow, assembled from five policies.
+//
+//     rtb::docker_builder builder;                 // the engine at DOCKER_HOST
+//     rtb::runtime_spec spec{.base_image = "python:3.12-slim", .source_dir = "src", ...};
+//     auto image = builder.build_runtime_image(spec);
+//     // image.image: "ghcr.io/openhands/runtime:oh_v1.0_..."; image.plan: reuse, lock, versioned or scratch
+//
+// The flow (DESIGN.md, "The main flow"): tags from the TagStrategy -> does
+// the source-tagged image exist? (reuse: done) -> a lock file per source tag,
+// so a second process waits and then reuses -> plan_build() on what exists ->
+// the context for the plan (the template section, lock files, the source as
+// the TagStrategy filters it, so the tags cover exactly what is sent) -> the
+// build under the RetryPolicy, an overall deadline and the CachePolicy's
+// options, events to the Logger -> the engine applies the plan's tags only
+// when the build succeeds.
+//
+// Thread safety: build_runtime_image() may be called from several threads.
+// Calls for the same source tag share one build. Each concurrent build needs
+// a Transport of its own: a copyable Transport (docker_engine) is copied per
+// thread; a move-only one is shared and builds take turns. The Logger,
+// RetryPolicy and CachePolicy are called under a lock, one call at a time.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "rtb/build_types.hpp"
+#include "rtb/cache_directory.hpp"
+#include "rtb/concepts.hpp"
+#include "rtb/context/runtime_context.hpp"
+#include "rtb/deadline.hpp"
+#include "rtb/detail/file_lock.hpp"
+#include "rtb/error.hpp"
+#include "rtb/image_ref.hpp"
+#include "rtb/plan.hpp"
+#include "rtb/policy/build_cache.hpp"
+#include "rtb/policy/exponential_backoff.hpp"
+#include "rtb/policy/retry.hpp"
+#include "rtb/policy/stderr_logger.hpp"
+#include "rtb/runtime_spec.hpp"
+#include "rtb/tags/content_tags.hpp"
+#include "rtb/tags/openhands_tags.hpp"
+#include "rtb/transport/docker_engine.hpp"
+#include "rtb/version.hpp"
+
+namespace rtb {
+
+/// The labels rtb puts on every image it builds; `rtb prune` finds its images by them.
+namespace image_labels {
+inline constexpr const char* version = "rtb.version";          ///< the rtb that built it
+inline constexpr const char* source_tag = "rtb.source-tag";    ///< the three tags of the build
+inline constexpr const char* lock_tag = "rtb.lock-tag";
+inline constexpr const char* versioned_tag = "rtb.versioned-tag";
+inline constexpr const char* base_image = "rtb.base-image";    ///< the base image as the user wrote it
+inline constexpr const char* plan = "rtb.plan";                ///< lock, versioned or scratch
+}  // namespace image_labels
+
+/// What build_runtime_image() did.
+struct runtime_image {
+    std::string image;                      ///< the source-tagged image: what to run
+    plan_kind plan = plan_kind::scratch;    ///< the plan taken (reuse: nothing was built)
+    std::string from_image;                 ///< what the build started FROM; empty for reuse
+    std::vector<std::string> tags_applied;  ///< full names the build applied; empty for reuse and dry runs
+    std::string image_id;                   ///< the built image's id; empty for reuse and dry runs
+    tag_set tags;                           ///< the three tags
+    bool dry_run = false;                   ///< planned only: nothing was built
+    bool waited = false;                    ///< waited for another build of the same tag (then reused it)
+    std::size_t context_entries = 0;        ///< files, links and folders sent (or that would be)
+    struct timings {
+        std::chrono::milliseconds tags{0};     ///< hashing
+        std::chrono::milliseconds lookup{0};   ///< existence queries (and waiting for another build)
+        std::chrono::milliseconds context{0};  ///< assembling the context (a dry run: writing the folder)
+        std::chrono::milliseconds build{0};    ///< the engine's build, retries included
+        std::chrono::milliseconds total{0};
+    } timings;
+};
+
+/// How a builder goes about it.
+struct builder_options {
+    /// Where existence is asked (lookup::local_then_registry also finds
+    /// images another machine pushed, without pulling them).
+    lookup existence = lookup::local;
+    /// The limit for one build, retries included.
+    std::chrono::milliseconds build_timeout = std::chrono::minutes(30);
+    /// No build output for this long stops the build as stalled; unset: no limit.
+    std::optional<std::chrono::milliseconds> stall_timeout;
+    /// Lock files (one per source tag) that make concurrent processes build
+    /// a tag once; default: cache_directory()/locks.
+    std::filesystem::path lock_directory;
+    /// Labels added to every image built (rtb's own labels win).
+    std::map<std::string, std::string> labels;
+    runtime_context_options context;
+};
+
+/// Per call.
+struct build_call_options {
+    /// Plan and assemble the context, build nothing. With `build_folder`, the
+    /// context is written there for inspection.
+    bool dry_run = false;
+    /// Write the context to this (new or empty) folder and build from it; it
+    /// is the caller's and stays. Unset: the context streams from memory
+    /// and the source files, and no folder is made.
+    std::optional<std::filesystem::path> build_folder;
+    std::stop_token stop;
+};
+
+template <Transport T, CachePolicy C, RetryPolicy R, TagStrategy S, Logger L>
+class basic_builder {
+public:
+    using transport_type = T;
+    using cache_policy_type = C;
+    using retry_policy_type = R;
+    using tag_strategy_type = S;
+    using logger_type = L;
+
+    basic_builder() requires(std::default_initializable<T> && std::default_initializable<C> &&
+                             std::default_initializable<R> && std::default_initializable<S> &&
+                             std::default_initializable<L>)
+        : basic_builder(T{}, C{}, R{}, S{}, L{}) {}
+
+    basic_builder(T transport, C cache, R retry, S strategy, L logger, builder_options options = {})
+        : transports_(std::move(transport)),
+          cache_(std::move(cache)),
+          retry_(std::move(retry)),
+          strategy_(std::move(strategy)),
+          logger_(std::move(logger)),
+          options_(std::move(options)) {
+        if (options_.lock_directory.empty()) options_.lock_directory = cache_directory() / "locks";
+    }
+
+    basic_builder(const basic_builder&) = delete;
+    basic_builder& operator=(const basic_builder&) = delete;
+
+    /// Builds (or reuses) the runtime image for `spec`; see the top of this file.
+    /// Errors: invalid_argument (the spec, the template), io_error (the
+    /// source), build_failed (with the exit code, the failing step and the
+    /// log's tail), timeout, cancelled, and the transport's.
+    runtime_image build_runtime_image(const runtime_spec& spec, const build_call_options& call = {}) {
+        const auto started = clock::now();
+        check_spec(spec);
+        runtime_image out;
+        out.dry_run = call.dry_run;
+        out.tags = strategy_.tags(spec);
+        out.image = out.tags.source_image();
+        out.timings.tags = since(started);
+
+        // Calls for the same source tag share one build (dry runs go their own way).
+        std::shared_ptr<shared_build> mine;
+        std::shared_future<runtime_image> theirs;
+        if (!call.dry_run) {
+            std::lock_guard lock(builds_mutex_);
+            auto [it, fresh] = builds_.try_emplace(out.image);
+            if (fresh) {
+                it->second = std::make_shared<shared_build>();
+                mine = it->second;
+            } else {
+                theirs = it->second->result;
+            }
+        }
+        if (!mine && theirs.valid()) return wait_for(std::move(theirs), std::move(out), started, call.stop);
+
+        try {
+            auto result = plan_and_build(spec, call, std::move(out), started);
+            if (mine) finish_shared(mine, result, nullptr);
+            return result;
+        } catch (...) {
+            if (mine) finish_shared(mine, {}, std::current_exception());
+            throw;
+        }
+    }
+
+    /// The plan build_runtime_image() would take now, with nothing written.
+    build_plan plan(const runtime_spec& spec) {
+        check_spec(spec);
+        const auto tags = strategy_.tags(spec);
+        auto t = transports_.acquire();
+        return decide(*t, spec, tags, {});
+    }
+
+    T& transport() noexcept { return transports_.prototype(); }
+    C& cache_policy() noexcept { return cache_; }
+    R& retry_policy() noexcept { return retry_; }
+    const S& tag_strategy() const noexcept { return strategy_; }
+    L& logger() noexcept { return logger_; }
+    const builder_options& options() const noexcept { return options_; }
+
+    /// Prunes the build cache (CachePolicy::maintain()).
+    void maintain_cache() {
+        std::lock_guard lock(policy_mutex_);
+        cache_.maintain();
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    static std::chrono::milliseconds since(clock::time_point t) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t);
+    }
+
+    struct shared_build {
+        std::promise<runtime_image> promise;
+        std::shared_future<runtime_image> result = promise.get_future().share();
+    };
+
+    /// Hands out a Transport per concurrent build: the one given, or copies of it.
+    class transport_pool {
+    public:
+        explicit transport_pool(T first) {
+            idle_.push_back(std::make_unique<T>(std::move(first)));
+            prototype_ = idle_.front().get();
+        }
+
+        struct lease {
+            transport_pool* pool;
+            std::unique_ptr<T> t;
+            lease(transport_pool* p, std::unique_ptr<T> x) : pool(p), t(std::move(x)) {}
+            lease(lease&&) = default;
+            ~lease() {
+                if (t) pool->give_back(std::move(t));
+            }
+            T& operator*() noexcept { return *t; }
+            T* operator->() noexcept { return t.get(); }
+        };
+
+        lease acquire() {
+            std::unique_lock lock(mutex_);
+            if constexpr (std::copy_constructible<T>) {
+                if (idle_.empty()) {
+                    lock.unlock();
+                    return lease(this, std::make_unique<T>(prototype_copy()));
+                }
+            } else {
+                idle_cv_.wait(lock, [&] { return !idle_.empty(); });
+            }
+            auto t = std::move(idle_.back());
+            idle_.pop_back();
+            return lease(this, std::move(t));
+        }
+
+        /// The first Transport (for calls the builder does not make).
+        T& prototype() noexcept { return *prototype_; }
+
+    private:
+        T prototype_copy() {
+            std::lock_guard lock(copy_mutex_);
+            return T(*prototype_);
+        }
+        void give_back(std::unique_ptr<T> t) {
+            std::lock_guard lock(mutex_);
+            idle_.push_back(std::move(t));
+            idle_cv_.notify_one();
+        }
+        std::mutex mutex_, copy_mutex_;
+        std::condition_variable idle_cv_;
+        std::vector<std::unique_ptr<T>> idle_;
+        T* prototype_ = nullptr;
+    };
+
+    /// The Logger, one call at a time.
+    struct locked_logger {
+        basic_builder* b;
+        void log(log_level level, std::string_view message) {
+            std::lock_guard lock(b->logger_mutex_);
+            b->logger_.log(level, message);
+        }
+        void on_event(const build_event& e) {
+            std::lock_guard lock(b->logger_mutex_);
+            b->logger_.on_event(e);
+        }
+    };
+
+    static void check_spec(const runtime_spec& spec) {
+        if (spec.base_image.empty()) throw error(errc::invalid_argument, "the runtime spec has no base image");
+        if (spec.source_dir.empty()) throw error(errc::invalid_argument, "the runtime spec has no source folder");
+        image_ref::parse(spec.base_image);  // names what is wrong with it
+    }
+
+    void finish_shared(const std::shared_ptr<shared_build>& b, runtime_image result, std::exception_ptr failure) {
+        {
+            std::lock_guard lock(builds_mutex_);
+            for (auto it = builds_.begin(); it != builds_.end(); ++it)
+                if (it->second == b) {
+                    builds_.erase(it);
+                    break;
+                }
+        }
+        if (failure) b->promise.set_exception(failure);
+        else b->promise.set_value(std::move(result));
+    }
+
+    /// Another call of this builder is building the same tag: wait for it.
+    /// Its image is reused; its failure is ours too.
+    runtime_image wait_for(std::shared_future<runtime_image> theirs, runtime_image out, clock::time_point started,
+                           std::stop_token stop) {
+        while (theirs.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+            if (stop.stop_requested())
+                throw error(errc::cancelled, fmt::format("cancelled while waiting for the build of {}", out.image));
+        const auto& done = theirs.get();  // rethrows its failure
+        out.plan = plan_kind::reuse;
+        out.waited = true;
+        out.context_entries = 0;
+        out.timings.lookup = since(started) - out.timings.tags;
+        out.timings.total = since(started);
+        (void)done;
+        return out;
+    }
+
+    build_plan decide(T& t, const runtime_spec& spec, const tag_set& tags, existing_images known) {
+        if (spec.force_rebuild) return plan_build(tags, spec.base_image, {}, true);
+        const auto mode = options_.existence;
+        if (!known.source) known.source = t.image_exists(image_ref::parse(tags.source_image()), mode);
+        if (!known.source) known.lock = t.image_exists(image_ref::parse(tags.lock_image()), mode);
+        if (!known.source && !known.lock) known.versioned = t.image_exists(image_ref::parse(tags.versioned_image()), mode);
+        return plan_build(tags, spec.base_image, known, false);
+    }
+
+    std::filesystem::path lock_file(const std::string& image) const {
+        return options_.lock_directory / fmt::format("{:016x}.lock", XXH3_64bits(image.data(), image.size()));
+    }
+
+    build_context context_for(const runtime_spec& spec, const build_plan& plan) const {
+        if constexpr (requires { strategy_.source_filter(spec); }) {
+            return runtime_build_context(spec, plan.kind, plan.from_image, strategy_.source_filter(spec),
+                                         options_.context);
+        } else {
+            return runtime_build_context(spec, plan.kind, plan.from_image, options_.context);
+        }
+    }
+
+    std::map<std::string, std::string> labels_for(const runtime_spec& spec, const runtime_image& img) const {
+        auto labels = options_.labels;
+        labels[image_labels::version] = version_string;
+        labels[image_labels::source_tag] = img.tags.source;
+        labels[image_labels::lock_tag] = img.tags.lock;
+        labels[image_labels::versioned_tag] = img.tags.versioned;
+        labels[image_labels::base_image] = spec.base_image;
+        labels[image_labels::plan] = std::string(to_string(img.plan));
+        return labels;
+    }
+
+    runtime_image plan_and_build(const runtime_spec& spec, const build_call_options& call, runtime_image out,
+                                 clock::time_point started) {
+        locked_logger log{this};
+        auto t = transports_.acquire();
+        const auto lookup_started = clock::now();
+
+        build_plan plan;
+        if (!spec.force_rebuild && t->image_exists(image_ref::parse(out.image), options_.existence)) {
+            plan = plan_build(out.tags, spec.base_image, {.source = true}, false);
+        }
+        // Another process may be building this tag: take its lock file, and
+        // when we had to wait, ask again (it is probably there now).
+        std::optional<detail::file_lock> held;
+        if (plan.kind != plan_kind::reuse && !call.dry_run) {
+            held.emplace(lock_file(out.image), call.stop);
+            out.waited = held->waited();
+            if (out.waited) log.log(log_level::info, fmt::format("waited for another build of {}", out.image));
+        }
+        if (plan.kind != plan_kind::reuse) plan = decide(*t, spec, out.tags, {});
+        out.plan = plan.kind;
+        out.from_image = plan.from_image;
+        out.timings.lookup = since(lookup_started);
+        if (plan.kind == plan_kind::reuse) {
+            log.log(log_level::info, fmt::format("reusing {}", out.image));
+            out.timings.total = since(started);
+            return out;
+        }
+        log.log(log_level::info, fmt::format("plan: {} (from {})", to_string(plan.kind), plan.from_image));
+
+        const auto context_started = clock::now();
+        const build_context context = context_for(spec, plan);
+        out.context_entries = context.entries().size();
+        std::optional<std::filesystem::path> folder;
+        if (call.build_folder) {
+            folder = *call.build_folder;
+            write_build_folder(context, *folder);
+        }
+        out.timings.context = since(context_started);
+        if (call.dry_run) {
+            out.timings.total = since(started);
+            return out;
+        }
+
+        build_request request;
+        request.context_dir = folder.value_or(spec.source_dir);
+        if (!folder) request.context = context.snapshot();
+        request.tags = plan.tags_to_apply;
+        request.build_args = spec.build_args;
+        request.platform = spec.platform;
+        request.labels = labels_for(spec, out);
+        {
+            std::lock_guard lock(policy_mutex_);
+            cache_.prepare(request);
+        }
+
+        const auto build_started = clock::now();
+        const auto overall = deadline::after(options_.build_timeout);
+        const auto what = fmt::format("building {}", out.image);
+        build_result result = retry_locked(call.stop, [&](int) {
+            watchdog dog({.what = what, .overall = overall, .stall = options_.stall_timeout}, call.stop);
+            watched_logger<locked_logger> watched(log, dog);
+            return dog.run([&](std::stop_token stop) { return t->build(request, watched, stop); });
+        }, log);
+        out.timings.build = since(build_started);
+        {
+            std::lock_guard lock(policy_mutex_);
+            cache_.after_build(result);
+        }
+        out.image_id = result.image_id;
+        out.tags_applied = plan.tags_to_apply;
+        out.timings.total = since(started);
+        log.log(log_level::info, fmt::format("built {} ({}) in {:.1f} s", out.image, short_id(out.image_id),
+                                             static_cast<double>(out.timings.build.count()) / 1000.0));
+        return out;
+    }
+
+    /// retry() with the RetryPolicy under the policy lock (the waits are not).
+    template <class Operation>
+    build_result retry_locked(std::stop_token stop, Operation&& op, locked_logger& log) {
+        struct guarded {
+            basic_builder* b;
+            std::optional<std::chrono::milliseconds> next_delay(int attempt, const error& e) {
+                std::lock_guard lock(b->policy_mutex_);
+                return b->retry_.next_delay(attempt, e);
+            }
+        } policy{this};
+        return retry(policy, stop, op, [&](int attempt, const error& e, std::chrono::milliseconds delay) {
+            log.log(log_level::warning, fmt::format("attempt {} failed: {}; trying again in {} ms", attempt, e.what(),
+                                                    delay.count()));
+        });
+    }
+
+    static std::string short_id(std::string_view id) {
+        if (id.starts_with("sha256:")) id.remove_prefix(7);
+        return std::string(id.substr(0, 12));
+    }
+
+    static void write_build_folder(const build_context& context, const std::filesystem::path& folder) {
+        std::error_code ec;
+        if (std::filesystem::exists(folder, ec) && !std::filesystem::is_empty(folder, ec))
+            throw error(errc::invalid_argument,
+                        fmt::format("build folder {} is not empty; rtb writes the context only into a new or empty folder",
+                                    detail::printable(folder.string())));
+        std::filesystem::create_directories(folder, ec);
+        if (ec) detail::throw_io("create the build folder", folder.string());
+        context.write_to(folder);
+    }
+
+    transport_pool transports_;
+    C cache_;
+    R retry_;
+    S strategy_;
+    L logger_;
+    builder_options options_;
+    std::mutex logger_mutex_, policy_mutex_, builds_mutex_;
+    std::map<std::string, std::shared_ptr<shared_build>> builds_;
+};
+
+/// Builds on the engine at DOCKER_HOST (or the docker CLI's default socket)
+/// with OpenHands' tags, the engine's layer cache, retries with backoff for
+/// transient errors, and progress on stderr.
+using docker_builder = basic_builder<docker_engine, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
+
+/// docker_builder on Podman's Docker-compatible service (podman_endpoint_from_env()).
+using podman_builder = basic_builder<podman_engine, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
+
+/// docker_builder with tags from content digests (every input hashed, the
+/// source as its .dockerignore sends it; faster than OpenHands' Dirhash).
+using docker_content_builder =
+    basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags, stderr_logger>;
+
+}  // namespace rtb
