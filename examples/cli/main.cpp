@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     add_context(app, run);
     add_exists(app, run);
     add_run(app, run);
+    add_prune(app, run);
     add_events(app, run);
 
     try {

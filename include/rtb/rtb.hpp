@@ -8,6 +8,8 @@
 #include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/plan.hpp"
+#include "rtb/prune.hpp"
 #include "rtb/resources.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/version.hpp"

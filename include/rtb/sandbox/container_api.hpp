@@ -62,7 +62,8 @@ struct container_state {
 struct container_summary {
     std::string id;
     std::vector<std::string> names;  ///< without the leading '/'
-    std::string image;
+    std::string image;               ///< as the container was created from (a name or an id)
+    std::string image_id;            ///< "sha256:..." (ImageID)
     std::string state;               ///< "running", "exited", ...
     std::map<std::string, std::string> labels;
 };
@@ -455,6 +456,7 @@ inline std::vector<container_summary> parse_list(std::string_view json, std::str
         container_summary c;
         c.id = str(item, "Id");
         c.image = str(item, "Image");
+        c.image_id = str(item, "ImageID");
         c.state = str(item, "State");
         c.labels = labels(item["Labels"]);
         simdjson::dom::array names;

@@ -42,6 +42,8 @@ struct image_summary {
     std::vector<std::string> repo_tags;          ///< as the engine names them (Podman: fully qualified)
     std::map<std::string, std::string> labels;
     std::uint64_t size = 0;
+    std::int64_t created = 0;                    ///< seconds since the epoch
+    std::vector<std::string> layers;             ///< RootFS.Layers, bottom first (inspect() only)
 };
 
 /// Receives the typed events of a pull, push or build as they arrive.
@@ -183,6 +185,10 @@ public:
         image_summary s = summary_of(doc);
         simdjson::dom::element config;
         if (doc["Config"].get(config) == simdjson::SUCCESS && config.is_object()) s.labels = labels_of(config["Labels"]);
+        simdjson::dom::array layers;
+        if (doc["RootFS"]["Layers"].get_array().get(layers) == simdjson::SUCCESS)
+            for (auto l : layers)
+                if (std::string_view v; l.get_string().get(v) == simdjson::SUCCESS) s.layers.emplace_back(v);
         return s;
     }
 
@@ -423,6 +429,8 @@ private:
                 if (t.get_string().get(v) == simdjson::SUCCESS) s.repo_tags.emplace_back(v);
         std::int64_t size = 0;
         if (item["Size"].get_int64().get(size) == simdjson::SUCCESS && size > 0) s.size = static_cast<std::uint64_t>(size);
+        std::int64_t created = 0;
+        if (item["Created"].get_int64().get(created) == simdjson::SUCCESS) s.created = created;
         return s;
     }
 

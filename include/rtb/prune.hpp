@@ -1,0 +1,147 @@
+// Pruning the images rtb built: the decision is a pure function
+// (plan_prune), tested without an engine; prune_images() asks the engine and
+// carries it out.
+//
+// Rules:
+//  - only images carrying rtb's labels (image_labels::source_tag) are
+//    considered: rtb never removes an image it did not build;
+//  - an image a container uses (running or stopped) is never removed;
+//  - older_than: images created before now - older_than go;
+//  - keep_per_lock: per lock tag (image_labels::lock_tag), the newest K
+//    images stay and older ones go, except the image that currently carries
+//    the lock tag itself: it is the base every future source-only build
+//    starts from (older_than still removes it).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "rtb/builder.hpp"
+#include "rtb/error.hpp"
+#include "rtb/sandbox/container.hpp"
+#include "rtb/transport/docker_engine.hpp"
+
+namespace rtb {
+
+struct prune_options {
+    std::optional<std::chrono::seconds> older_than;
+    std::optional<std::size_t> keep_per_lock;
+};
+
+/// One rtb-built image, as prune sees it.
+struct prune_candidate {
+    std::string id;
+    std::vector<std::string> names;  ///< its tags, as the engine lists them
+    std::string lock_tag;            ///< image_labels::lock_tag
+    std::int64_t created = 0;        ///< seconds since the epoch
+    bool in_use = false;             ///< a container uses it
+    bool carries_lock_tag = false;   ///< one of `names` ends in ":" + lock_tag
+};
+
+struct prune_decision {
+    prune_candidate image;
+    std::string reason;  ///< "older than 7d", "beyond the newest 3 of lock tag X"
+};
+
+/// Which images to remove, oldest first. Throws invalid_argument when no
+/// criterion is given (pruning everything is never a default).
+inline std::vector<prune_decision> plan_prune(std::vector<prune_candidate> images, const prune_options& o,
+                                              std::int64_t now) {
+    if (!o.older_than && !o.keep_per_lock)
+        throw error(errc::invalid_argument, "prune needs a criterion: an age (older than) or a number to keep per lock tag");
+    // Newest first; ties by id so the decision does not depend on listing order.
+    std::sort(images.begin(), images.end(), [](const prune_candidate& a, const prune_candidate& b) {
+        return a.created != b.created ? a.created > b.created : a.id < b.id;
+    });
+    std::vector<prune_decision> out;
+    std::map<std::string, std::size_t> seen_per_lock;
+    for (auto& img : images) {
+        const std::size_t rank = seen_per_lock[img.lock_tag]++;  // 0 = the newest of its lock tag
+        if (img.in_use) continue;
+        std::string reason;
+        if (o.older_than && img.created < now - o.older_than->count())
+            reason = fmt::format("older than {} s", o.older_than->count());
+        else if (o.keep_per_lock && rank >= *o.keep_per_lock && !img.carries_lock_tag)
+            reason = fmt::format("beyond the newest {} of lock tag {}", *o.keep_per_lock, img.lock_tag);
+        if (!reason.empty()) out.push_back({std::move(img), std::move(reason)});
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+/// The rtb-built images on `engine`, with whether a container uses each.
+inline std::vector<prune_candidate> prune_candidates(docker_engine& engine) {
+    std::set<std::string> used;
+    for (const auto& c : list_containers(engine)) {
+        if (!c.image_id.empty()) used.insert(c.image_id);
+        if (!c.image.empty()) used.insert(c.image);
+    }
+    std::vector<prune_candidate> out;
+    for (auto& img : engine.images({image_labels::source_tag})) {
+        prune_candidate c;
+        c.id = img.id;
+        c.created = img.created;
+        const auto lock = img.labels.find(image_labels::lock_tag);
+        if (lock != img.labels.end()) c.lock_tag = lock->second;
+        for (auto& name : img.repo_tags) {
+            if (name == "<none>:<none>") continue;
+            if (!c.lock_tag.empty() && name.ends_with(":" + c.lock_tag)) c.carries_lock_tag = true;
+            if (used.contains(name)) c.in_use = true;
+            c.names.push_back(std::move(name));
+        }
+        c.in_use = c.in_use || used.contains(img.id);
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+/// Removes what plan_prune() decides (with `dry_run`, only says). Returns
+/// the decisions. An image that became used or that another removal took
+/// meanwhile is skipped, not an error.
+inline std::vector<prune_decision> prune_images(docker_engine& engine, const prune_options& o, bool dry_run,
+                                                std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                                                       std::chrono::system_clock::now().time_since_epoch())
+                                                                       .count()) {
+    auto decisions = plan_prune(prune_candidates(engine), o, now);
+    if (dry_run) return decisions;
+    for (const auto& d : decisions) {
+        try {
+            if (d.image.names.empty()) {
+                engine.remove(image_ref::parse(d.image.id));
+            } else {
+                for (const auto& name : d.image.names) engine.remove(image_ref::parse(name));
+            }
+        } catch (const error& e) {
+            if (e.http_status() != 409) throw;  // 409: in use (or a child's parent) since we looked: keep it
+        }
+    }
+    return decisions;
+}
+
+/// Removes build folders (rtb-build-*) under `parent` older than
+/// `older_than`, left by runs that were killed; returns how many.
+inline std::size_t prune_build_folders(const std::filesystem::path& parent, std::chrono::seconds older_than) {
+    namespace fs = std::filesystem;
+    std::size_t removed = 0;
+    std::error_code ec;
+    const auto limit = fs::file_time_type::clock::now() - older_than;
+    for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (!name.starts_with("rtb-build-") || !it->is_directory(ec) || it->is_symlink(ec)) continue;
+        if (it->last_write_time(ec) >= limit || ec) continue;
+        fs::remove_all(it->path(), ec);
+        if (!ec) ++removed;
+    }
+    return removed;
+}
+
+}  // namespace rtb
