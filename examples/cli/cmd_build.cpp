@@ -68,12 +68,13 @@ std::vector<std::string> read_batch_file(const std::string& path) {
         std::string image = line.substr(first, last - first + 1);
         if (image.size() > 4096 || image.find_first_of(" \t") != std::string::npos)
             throw error(errc::invalid_argument,
-                        fmt::format("{}:{}: {} is not one image name", detail::printable(path), number,
+                        fmt::format("batch file {}, line {}: {} is not one image name", detail::printable(path), number,
                                     detail::printable(image.substr(0, 200))));
         try {
             image_ref::parse(image);
         } catch (const error& e) {
-            throw error(errc::invalid_argument, fmt::format("{}:{}: {}", detail::printable(path), number, e.what()));
+            throw error(errc::invalid_argument,
+                        fmt::format("batch file {}, line {}: {}", detail::printable(path), number, e.what()));
         }
         out.push_back(std::move(image));
     }
