@@ -409,11 +409,16 @@ private:
         const auto build_started = clock::now();
         const auto overall = deadline::after(options_.build_timeout);
         const auto what = fmt::format("building {}", out.image);
-        build_result result = retry_locked(call.stop, [&](int) {
-            watchdog dog({.what = what, .overall = overall, .stall = options_.stall_timeout}, call.stop);
-            watched_logger<locked_logger> watched(log, dog);
-            return dog.run([&](std::stop_token stop) { return t->build(request, watched, stop); });
-        }, log);
+        build_result result;
+        try {
+            result = retry_locked(call.stop, [&](int) {
+                watchdog dog({.what = what, .overall = overall, .stall = options_.stall_timeout}, call.stop);
+                watched_logger<locked_logger> watched(log, dog);
+                return dog.run([&](std::stop_token stop) { return t->build(request, watched, stop); });
+            }, log);
+        } catch (const error& e) {
+            throw e.with_context(what);  // "building IMAGE: cannot connect to ..." says what was going on
+        }
         out.timings.build = since(build_started);
         {
             std::lock_guard lock(policy_mutex_);

@@ -117,6 +117,15 @@ public:
         return *this;
     }
 
+    /// The same error (code, status, build details) with "`context`: "
+    /// before its message, unless the message already starts with it.
+    error with_context(std::string_view context) const {
+        error e(*this);
+        if (!std::string_view(e.state_->message).starts_with(context))
+            e.mutate().message = std::string(context) + ": " + e.state_->message;
+        return e;
+    }
+
     /// Whether trying the same operation again may succeed: lost connections,
     /// timeouts, 429 and the 502/503/504 family. Never validation errors,
     /// 401/403/404, or build failures.

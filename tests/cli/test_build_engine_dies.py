@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Fault: the engine dies in the middle of `rtb build`. A private dockerd
+(its own data root; killed with SIGKILL while a build step runs) must leave
+rtb with a clear error (exit status 2), no tag applied (checked on a dockerd
+restarted on the same data root), and no temporary folder or child process
+behind."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+from isolated_dockerd import IsolatedDockerd  # noqa: E402
+from support import RTB, Checks  # noqa: E402
+
+c = Checks()
+ROOT = os.path.join(HERE, "..", "..")
+
+tmp = tempfile.mkdtemp(prefix="rtb-engine-dies-")
+try:
+    temp_dir = os.path.join(tmp, "tmp")
+    os.makedirs(temp_dir)
+    env = dict(os.environ, TMPDIR=temp_dir, RTB_CACHE_DIR=os.path.join(tmp, "cache"))
+    env.pop("DOCKER_HOST", None)
+    template = os.path.join(tmp, "slow.Dockerfile")
+    with open(template, "w") as f:
+        f.write("FROM {{base_image}}\n"
+                "RUN echo rtb-test-step-started && /bin/busybox sleep 300\n"
+                "COPY {{source_dir}}/ /rtb/runtime/\n")
+    args = ["--base-image", "local/busybox:1", "--source", os.path.join(ROOT, "examples/runtime/src"),
+            "--lock", os.path.join(ROOT, "examples/runtime/deps.lock"), "--template", template,
+            "--runtime-repo", "local/rtb-engine-dies"]
+
+    with IsolatedDockerd() as d:
+        d.make_busybox()
+        p = subprocess.Popen([RTB, "build", "-H", d.host, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+        seen = threading.Event()
+        err_lines = []
+
+        def read_stderr():
+            for line in p.stderr:
+                err_lines.append(line.decode(errors="replace"))
+                if b"rtb-test-step-started" in line:
+                    seen.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        c.check(seen.wait(180), "the slow step started: " + "".join(err_lines[-10:]))
+        os.killpg(d.proc.pid, signal.SIGKILL)  # dockerd and its containerd, mid-build
+        d.proc.wait()
+        try:
+            p.wait(timeout=120)  # stderr belongs to the reader thread
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            c.check(False, "rtb did not notice the engine died within 120 s")
+        out = p.stdout.read()
+        reader.join(10)
+        err = "".join(err_lines)
+        c.equal(p.returncode, 2, f"an engine that dies is an error (exit 2): {err[-600:]!r}")
+        c.check("building local/rtb-engine-dies:" in err, f"the error says what was being built: {err[-600:]!r}")
+        c.equal(out, b"", "no image is printed")
+        left = [n for n in os.listdir(temp_dir)]
+        c.equal(left, [], "no temporary folder is left behind")
+        children = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        c.equal(children, [], "no child process is left behind")
+
+        # The same daemon state, restarted: no tag of this build exists.
+        # (containerd and the build container's shim outlive dockerd: the
+        # machine "crashed", so they go too.)
+        subprocess.run(["pkill", "-9", "-f", os.path.join(d.dir, "exec")], capture_output=True)
+        time.sleep(1)
+        d.log.close()
+        d._start()
+        tags = subprocess.run([RTB, "tags", "--oh-version", "0.1.0", *args, "--json"], capture_output=True, text=True,
+                              env=env)
+        names = json.loads(tags.stdout) if tags.returncode == 0 else {}
+        c.check(bool(names), f"rtb tags names the build's tags: {tags.stderr!r}")
+        for key in ("source", "lock", "versioned"):
+            if key in names:
+                r = d.docker("image", "inspect", names[key], check=False)
+                c.check(r.returncode != 0, f"the {key} tag was not applied")
+        c.check(d.docker("image", "inspect", "local/busybox:1", check=False).returncode == 0,
+                "the restarted engine has its state (the base image)")
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+c.done()
