@@ -27,6 +27,14 @@ class Checks:
         sys.exit(1 if self.failures or self.count == 0 else 0)
 
 
+def need(name):
+    """An environment variable scripts/engines sets; exits with a clear message without it."""
+    v = os.environ.get(name)
+    if not v:
+        sys.exit(f"{name} is not set: run through `scripts/engines run -- ...` (meson test does)")
+    return v
+
+
 def rtb(*args, input=None, env=None):
     """Runs rtb; returns (exit status, stdout, stderr) as text."""
     p = subprocess.run([RTB, *map(str, args)], input=input, capture_output=True, env=env)

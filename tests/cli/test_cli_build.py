@@ -13,16 +13,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, rtb  # noqa: E402
+from support import Checks, need, rtb  # noqa: E402
 
 c = Checks()
 
-
-def need(name):
-    v = os.environ.get(name)
-    if not v:
-        sys.exit(f"{name} is not set: run through `scripts/engines run -- ...` (meson test does)")
-    return v
 
 
 engine = need("RTB_TEST_ENGINE")

@@ -16,16 +16,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, Checks, rtb  # noqa: E402
+from support import RTB, Checks, need, rtb  # noqa: E402
 
 c = Checks()
 
-
-def need(name):
-    v = os.environ.get(name)
-    if not v:
-        sys.exit(f"{name} is not set: run through `scripts/engines run -- ...` (meson test does)")
-    return v
 
 
 docker_host = need("RTB_DOCKER_HOST")
