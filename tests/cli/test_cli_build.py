@@ -102,6 +102,18 @@ try:
     c.equal(in_container(lock_image, "cat", "/rtb/runtime/lib/added.sh"), "echo added by the test\n",
             "the lock build holds the edited source")
 
+    # Two processes for the same new source tag: one builds, the other waits
+    # on the tag's lock file (or finds the image) and reuses it.
+    with open(os.path.join(src, "lib", "twice.sh"), "w") as f:
+        f.write("echo built once\n")
+    procs = [subprocess.Popen([os.environ.get("RTB", "rtb"), "build", "--base-image", base, *common, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    docs = [json.loads(o.decode().strip().splitlines()[-1]) if o.strip() else {} for o, _ in results]
+    c.equal(sorted(d.get("plan", "?") for d in docs), ["lock", "reuse"],
+            f"two processes, one tag: one builds, one reuses ({[e.decode()[-300:] for _, e in results]!r})")
+    c.check(docs[0].get("image") and docs[0].get("image") == docs[1].get("image"), "both get the same image")
+
     with open(lock, "a") as f:
         f.write("wc\n")
     status, out, err = build()
