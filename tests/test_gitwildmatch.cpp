@@ -96,3 +96,37 @@ BOOST_AUTO_TEST_CASE(long_hostile_inputs_stay_polynomial) {
     const auto q = gitwildmatch_pattern::compile("**/" + std::string(1000, 'a'));
     BOOST_TEST(q->matches(std::string_view(std::string(1000, 'a'))));
 }
+
+BOOST_AUTO_TEST_CASE(shortcuts_for_common_shapes_agree_with_the_program) {
+    // `*`, `*LIT`, `LIT/` and `LIT*/` are matched on components directly;
+    // on every path, including ill-formed ones (leading '/', '//', newlines,
+    // a trailing '/', non-ASCII), the answer must be the program's.
+    const char* patterns[] = {"*", "*.pyc", "__pycache__/", ".*/", "*c", "a/", "a*/", "!*.pyc", "!.*/", "é*/", "*é"};
+    const char32_t alphabet[] = {U'a', U'c', U'.', U'_', U'/', U'/', U'\n', U'p', U'y', U'é'};
+    std::uint64_t seed = 42;
+    auto next = [&] {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<std::size_t>(seed >> 33);
+    };
+    for (const char* text : patterns) {
+        const auto p = gitwildmatch_pattern::compile(text);
+        BOOST_REQUIRE(p.has_value());
+        std::size_t agreed = 0, matched = 0;
+        for (int i = 0; i < 20'000; ++i) {
+            std::u32string path;
+            const std::size_t len = next() % 12;
+            for (std::size_t k = 0; k < len; ++k) path += alphabet[next() % std::size(alphabet)];
+            if (next() % 4 == 0) path = U"src/__pycache__/x.pyc" + path;
+            const bool fast = p->matches(path), slow = p->matches_by_program(path);
+            if (fast != slow) {
+                BOOST_ERROR("pattern " << text << " disagrees on a path of " << path.size() << " code points");
+                break;
+            }
+            ++agreed;
+            matched += fast;
+        }
+        BOOST_TEST(agreed == 20'000u);
+        BOOST_TEST(matched > 0u);  // the shapes are exercised both ways
+        BOOST_TEST(matched < agreed);
+    }
+}

@@ -5,6 +5,7 @@
 // also matching before a final newline).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -33,6 +34,8 @@ public:
     /// Matches a path already decoded to code points (see decode_path).
     bool matches(std::u32string_view path) const;
     bool matches(std::string_view path) const;
+    /// matches() without the shortcuts for common shapes (tests compare the two).
+    bool matches_by_program(std::u32string_view path) const;
 
     /// Decodes a path's bytes as Python's os.fsdecode does on Linux: UTF-8,
     /// each undecodable byte mapped to U+DC80+byte (surrogateescape).
@@ -57,7 +60,15 @@ private:
     };
     class builder;
 
+    /// Common shapes matched on path components directly instead of by the
+    /// program (the reuse decision runs OpenHands' `.*/`, `__pycache__/` and
+    /// `*.pyc` on every source file): `*`, `*LIT`, `LIT/`, `LIT*/`.
+    enum class shape : std::uint8_t { general, any_name, name_suffix, dir_name, dir_prefix };
+    std::optional<bool> match_shape(std::u32string_view path) const;
+
     std::string text_;
+    shape shape_ = shape::general;
+    std::u32string literal_;  // LIT of the shape
     bool include_ = true;
     std::vector<instr> program_;
     std::vector<char_class> classes_;
@@ -302,6 +313,26 @@ inline std::optional<gitwildmatch_pattern> gitwildmatch_pattern::compile(std::st
         pattern.erase(0, 1);
     }
 
+    const auto plain = [](std::u32string_view t) {
+        return !t.empty() && std::none_of(t.begin(), t.end(), [](char32_t c) {
+            return c == U'*' || c == U'?' || c == U'[' || c == U']' || c == U'\\' || c == U'/' || c == U'!' ||
+                   c == U'#' || c == U'\n';
+        });
+    };
+    const std::u32string_view pv(pattern);
+    if (pv == U"*") {
+        result.shape_ = shape::any_name;
+    } else if (pv.size() >= 2 && pv.front() == U'*' && plain(pv.substr(1))) {
+        result.shape_ = shape::name_suffix;
+        result.literal_ = pv.substr(1);
+    } else if (pv.size() >= 3 && pv.ends_with(U"*/") && plain(pv.substr(0, pv.size() - 2))) {
+        result.shape_ = shape::dir_prefix;
+        result.literal_ = pv.substr(0, pv.size() - 2);
+    } else if (pv.size() >= 2 && pv.back() == U'/' && plain(pv.substr(0, pv.size() - 1))) {
+        result.shape_ = shape::dir_name;
+        result.literal_ = pv.substr(0, pv.size() - 1);
+    }
+
     std::vector<std::u32string> segs;
     for (std::size_t start = 0;;) {
         const auto slash = pattern.find(U'/', start);
@@ -373,7 +404,43 @@ inline std::optional<gitwildmatch_pattern> gitwildmatch_pattern::compile(std::st
 
 inline bool gitwildmatch_pattern::matches(std::string_view path) const { return matches(decode_path(path)); }
 
+inline std::optional<bool> gitwildmatch_pattern::match_shape(std::u32string_view s) const {
+    // Only for well-formed relative paths: non-empty, no leading '/', no empty
+    // component inside, no newline (Python's `.` and `$` treat it specially).
+    if (shape_ == shape::general || s.empty() || s.front() == U'/') return std::nullopt;
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (s[i] == U'\n' || (s[i] == U'/' && i + 1 < s.size() && s[i + 1] == U'/')) return std::nullopt;
+    if (shape_ == shape::any_name) return true;  // (?:.+/)?[^/]+(?:/.*)?$
+    // Each component; `last` when no '/' follows it.
+    for (std::size_t start = 0; start < s.size();) {
+        const auto slash = s.find(U'/', start);
+        const bool last = slash == std::u32string_view::npos;
+        const auto name = s.substr(start, last ? std::u32string_view::npos : slash - start);
+        switch (shape_) {
+            case shape::name_suffix:  // (?:.+/)?[^/]*LIT(?:/.*)?$
+                if (name.ends_with(literal_)) return true;
+                break;
+            case shape::dir_name:  // (?:.+/)?LIT/.*$
+                if (!last && name == literal_) return true;
+                break;
+            case shape::dir_prefix:  // (?:.+/)?LIT[^/]*/.*$
+                if (!last && name.starts_with(literal_)) return true;
+                break;
+            default:
+                break;
+        }
+        if (last) break;
+        start = slash + 1;
+    }
+    return false;
+}
+
 inline bool gitwildmatch_pattern::matches(std::u32string_view s) const {
+    if (const auto shortcut = match_shape(s)) return *shortcut;
+    return matches_by_program(s);
+}
+
+inline bool gitwildmatch_pattern::matches_by_program(std::u32string_view s) const {
     // Backtracking over (pc, position) states with a visited set: each state
     // is explored once, so the cost is at most |program| x |path|.
     const std::size_t n = s.size(), width = n + 1;
