@@ -188,7 +188,7 @@ public:
         check_spec(spec);
         const auto tags = strategy_.tags(spec);
         auto t = transports_.acquire();
-        return decide(*t, spec, tags, {});
+        return decide(*t, spec, tags);
     }
 
     T& transport() noexcept { return transports_.prototype(); }
@@ -308,20 +308,21 @@ private:
         while (theirs.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
             if (stop.stop_requested())
                 throw error(errc::cancelled, fmt::format("cancelled while waiting for the build of {}", out.image));
-        const auto& done = theirs.get();  // rethrows its failure
+        theirs.get();  // rethrows its failure
         out.plan = plan_kind::reuse;
         out.waited = true;
-        out.context_entries = 0;
         out.timings.lookup = since(started) - out.timings.tags;
         out.timings.total = since(started);
-        (void)done;
         return out;
     }
 
-    build_plan decide(T& t, const runtime_spec& spec, const tag_set& tags, existing_images known) {
+    /// The plan from what exists. `source_absent`: the source image was just
+    /// asked about and is not there (not asked again).
+    build_plan decide(T& t, const runtime_spec& spec, const tag_set& tags, bool source_absent = false) {
         if (spec.force_rebuild) return plan_build(tags, spec.base_image, {}, true);
         const auto mode = options_.existence;
-        if (!known.source) known.source = t.image_exists(image_ref::parse(tags.source_image()), mode);
+        existing_images known;
+        if (!source_absent) known.source = t.image_exists(image_ref::parse(tags.source_image()), mode);
         if (!known.source) known.lock = t.image_exists(image_ref::parse(tags.lock_image()), mode);
         if (!known.source && !known.lock) known.versioned = t.image_exists(image_ref::parse(tags.versioned_image()), mode);
         return plan_build(tags, spec.base_image, known, false);
@@ -369,7 +370,8 @@ private:
             out.waited = held->waited();
             if (out.waited) log.log(log_level::info, fmt::format("waited for another build of {}", out.image));
         }
-        if (plan.kind != plan_kind::reuse) plan = decide(*t, spec, out.tags, {});
+        // Unless we waited, the source image was asked about a moment ago.
+        if (plan.kind != plan_kind::reuse) plan = decide(*t, spec, out.tags, !out.waited);
         out.plan = plan.kind;
         out.from_image = plan.from_image;
         out.timings.lookup = since(lookup_started);

@@ -1,5 +1,7 @@
 """Shared helpers for the rtb CLI tests: run the program, collect failures."""
+import http.client
 import os
+import socket
 import subprocess
 import sys
 
@@ -25,6 +27,29 @@ class Checks:
     def done(self):
         print(f"{self.count - len(self.failures)} of {self.count} checks passed")
         sys.exit(1 if self.failures or self.count == 0 else 0)
+
+
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (an engine's API)."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def engine_call(host, method, target):
+    """One Engine API call (API 1.41) to `host` (unix:///path); (status, body bytes)."""
+    conn = UnixConnection(host[len("unix://"):])
+    try:
+        conn.request(method, "/v1.41" + target)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
 
 
 def need(name):

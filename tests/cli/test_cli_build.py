@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, need, rtb  # noqa: E402
+from support import Checks, engine_call, need, rtb  # noqa: E402
 
 c = Checks()
 
@@ -29,15 +29,12 @@ transport = ["--transport", engine, "-H", host]
 
 
 def engine_get(path):
-    """GET on the engine's API socket; (status, parsed JSON or None)."""
-    sock = host[len("unix://"):]
-    p = subprocess.run(["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", sock, f"http://d/v1.41{path}"],
-                       capture_output=True, text=True)
-    body, _, status = p.stdout.rpartition("\n")
+    """GET on the engine's API; (status, parsed JSON or None)."""
+    status, body = engine_call(host, "GET", path)
     try:
-        return int(status), json.loads(body) if body else None
+        return status, json.loads(body) if body else None
     except ValueError:
-        return int(status or 0), None
+        return status, None
 
 
 def exists(image):
@@ -212,8 +209,7 @@ try:
     c.check(status == 2 and "--older-than" in err, "a bad duration is refused")
 finally:
     for name in our_images():
-        subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", "DELETE", "--unix-socket", host[len("unix://"):],
-                        f"http://d/v1.41/images/{name}?force=1"])
+        engine_call(host, "DELETE", f"/images/{name}?force=1")
     shutil.rmtree(tmp, ignore_errors=True)
 c.check(our_images() == [], "the test's images are removed")
 c.done()

@@ -15,7 +15,7 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, Checks, rtb  # noqa: E402
+from support import RTB, Checks, engine_call, rtb  # noqa: E402
 
 ENGINE = os.environ["RTB_TEST_ENGINE"]
 HOST = os.environ["RTB_PODMAN_HOST" if ENGINE == "podman" else "RTB_DOCKER_HOST"]
@@ -28,23 +28,8 @@ NOWHERE = "unix:///nonexistent/rtb-engine.sock"  # any contact would fail with "
 c = Checks()
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
 def engine(method, target):
-    conn = UnixConnection(SOCKET)
-    conn.request(method, "/v1.41" + target)
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, body
+    return engine_call(HOST, method, target)
 
 
 def ours():

@@ -2,21 +2,18 @@
 a builder assembled from a user Logger and a user Transport decorator builds
 the sample runtime from scratch, then reuses it; the decorator saw exactly
 one build. The images it made are removed at the end, whatever happened."""
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
-from support import Checks  # noqa: E402
+from support import Checks, engine_call  # noqa: E402
 
 EXE = os.environ["CUSTOM_BUILDER"]
 HOST = os.environ["RTB_DOCKER_HOST"]
-SOCKET = HOST[len("unix://"):]
 BASE = os.environ["RTB_BASE_IMAGE"]
 RUNTIME = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "runtime")
 REPO = f"local/rtb-custom-example-{os.getpid()}"  # this run's own repository
@@ -24,23 +21,8 @@ REPO = f"local/rtb-custom-example-{os.getpid()}"  # this run's own repository
 c = Checks()
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
 def engine(method, target):
-    conn = UnixConnection(SOCKET)
-    conn.request(method, "/v1.41" + target)
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, body
+    return engine_call(HOST, method, target)
 
 
 def our_tags():

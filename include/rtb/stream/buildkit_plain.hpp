@@ -19,6 +19,7 @@
 
 #include "rtb/error.hpp"
 #include "rtb/stream/detail/byte_buffer.hpp"
+#include "rtb/stream/detail/sticky_failure.hpp"
 #include "rtb/stream/detail/event_slots.hpp"
 #include "rtb/stream/detail/newline_finder.hpp"
 #include "rtb/stream/detail/step_header.hpp"
@@ -69,12 +70,12 @@ public:
 
     /// Feeds the next bytes of the log.
     void feed(std::string_view chunk) {
-        guard([&] { feed_impl(chunk); });
+        failure_.run([&] { feed_impl(chunk); });
     }
 
     /// The log ended: a last line without '\n' is parsed now.
     void finish() {
-        guard([&] {
+        failure_.run([&] {
             if (!carry_.empty()) {
                 ++line_no_;
                 cr_ = std::memchr(carry_.data(), '\r', carry_.size()) != nullptr;
@@ -87,13 +88,7 @@ public:
     /// A CURLOPT_WRITEFUNCTION / pipe reader callback; see engine_stream_decoder::curl_write.
     static std::size_t curl_write(char* data, std::size_t size, std::size_t count, void* self) noexcept {
         auto* p = static_cast<buildkit_plain_parser*>(self);
-        try {
-            p->feed({data, size * count});
-            return size * count;
-        } catch (...) {
-            p->pending_ = std::current_exception();
-            return 0;
-        }
+        return detail::curl_feed(*p, p->pending_, data, size * count);
     }
     void rethrow_if_failed() const {
         if (pending_) std::rethrow_exception(pending_);
@@ -111,16 +106,6 @@ private:
     };
     static constexpr int max_vertex = 1 << 20;
 
-    template <class F>
-    void guard(F&& f) {
-        if (failed_) std::rethrow_exception(failed_);
-        try {
-            f();
-        } catch (...) {
-            failed_ = std::current_exception();
-            throw;
-        }
-    }
 
     void feed_impl(std::string_view chunk) {
         const char* p = chunk.data();
@@ -362,7 +347,7 @@ private:
     std::string box_step_;
     detail::event_slots slots_;
     stream_summary summary_;
-    std::exception_ptr failed_;
+    detail::sticky_failure failure_;
     std::exception_ptr pending_;
 };
 

@@ -17,6 +17,7 @@
 
 #include "rtb/stream/detail/event_slots.hpp"
 #include "rtb/stream/detail/line_assembler.hpp"
+#include "rtb/stream/detail/sticky_failure.hpp"
 #include "rtb/stream/detail/step_header.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
 #include "rtb/stream/event.hpp"
@@ -89,13 +90,7 @@ public:
     /// transfer stops with CURLE_WRITE_ERROR, and rethrow_if_failed() throws it.
     static std::size_t curl_write(char* data, std::size_t size, std::size_t count, void* self) noexcept {
         auto* d = static_cast<engine_stream_decoder*>(self);
-        try {
-            d->feed({data, size * count});
-            return size * count;
-        } catch (...) {
-            d->pending_ = std::current_exception();
-            return 0;
-        }
+        return detail::curl_feed(*d, d->pending_, data, size * count);
     }
     /// Throws the error a curl_write() call kept, if any.
     void rethrow_if_failed() const {

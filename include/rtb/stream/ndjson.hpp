@@ -17,6 +17,7 @@
 
 #include "rtb/error.hpp"
 #include "rtb/stream/detail/byte_buffer.hpp"
+#include "rtb/stream/detail/sticky_failure.hpp"
 #include "rtb/stream/detail/ondemand.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
 
@@ -68,13 +69,13 @@ public:
     /// emitted anything for that document. Exceptions from the handler propagate.
     template <class Handler>
     void feed(std::string_view chunk, Handler&& on_document) {
-        guard([&] { feed_impl(chunk, on_document); });
+        failure_.run([&] { feed_impl(chunk, on_document); });
     }
 
     /// The end of the stream: a last line without '\n' is parsed now.
     template <class Handler>
     void finish(Handler&& on_document) {
-        guard([&] {
+        failure_.run([&] {
             if (!carry_.empty()) {
                 ++line_no_;
                 parse_buffered(carry_offset_, on_document);
@@ -98,16 +99,6 @@ private:
     static constexpr std::size_t batch_min = 512;               // fewer bytes of lines: one by one
     static constexpr std::size_t batch_max = std::size_t{1} << 20;  // bounds the batch parser's memory
 
-    template <class F>
-    void guard(F&& f) {
-        if (failed_) std::rethrow_exception(failed_);
-        try {
-            f();
-        } catch (...) {
-            failed_ = std::current_exception();
-            throw;
-        }
-    }
 
     static constexpr bool blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -316,7 +307,7 @@ private:
     std::uint64_t carry_offset_ = 0;
     std::uint64_t offset_ = 0;
     std::uint64_t line_no_ = 0;
-    std::exception_ptr failed_;
+    detail::sticky_failure failure_;
 };
 
 }  // namespace rtb
