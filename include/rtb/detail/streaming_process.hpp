@@ -45,6 +45,7 @@
 
 #include <fmt/format.h>
 
+#include "rtb/detail/posix.hpp"
 #include "rtb/detail/subprocess.hpp"
 #include "rtb/error.hpp"
 
