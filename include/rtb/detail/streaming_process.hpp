@@ -31,6 +31,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,7 @@
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +73,9 @@ struct streaming_options {
     /// group (and killed them), how long the child has to end by itself
     /// before its group gets SIGINT.
     std::chrono::milliseconds settle{3'000};
+    /// How long output may gather in the pipe between two reads once stdin
+    /// is done (fewer wake-ups for a chatty build; 0: read every write).
+    std::chrono::milliseconds batch{5};
     /// After the child exits, how long processes it left in its group may
     /// hold the output pipe open before they are killed.
     std::chrono::milliseconds linger{5'000};
@@ -232,6 +237,7 @@ inline streaming_result run_streaming(const std::vector<std::string>& argv, cons
     fd in_child(in_pair[0]), in_parent(in_pair[1]);
     if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw sys_fail("pipe");
     fd out_parent(out_pipe[0]), out_child(out_pipe[1]);
+    ::fcntl(out_parent.v, F_SETPIPE_SZ, 1 << 20);  // room for `batch` of output; the default if refused
     // the child's end must block (programs do not expect EAGAIN on stdout)
     ::fcntl(out_child.v, F_SETFL, ::fcntl(out_child.v, F_GETFL) & ~O_NONBLOCK);
     fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -291,7 +297,10 @@ inline streaming_result run_streaming(const std::vector<std::string>& argv, cons
     std::array<char, 65536> buffer;
     bool stopping = false;
     bool interrupted = false;
-    clock::time_point sigint_at{}, kill_at{}, linger_until{};
+    clock::time_point sigint_at{}, kill_at{}, linger_until{}, next_reap_check{}, last_drain{};
+    // Readable once the child exits (Linux 5.3+); -1 elsewhere, then exits are polled.
+    fd exit_fd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0)));
+    bool child_exited = false;
     // SIGKILLs the child's descendants outside its group; says whether there were any.
     const auto kill_escaped = [&] {
         auto escaped = subprocess::descendants(c.pid);
@@ -316,7 +325,13 @@ inline streaming_result run_streaming(const std::vector<std::string>& argv, cons
     };
 
     while (out_parent.v >= 0 || !c.reaped) {
-        if (!c.reaped && c.try_reap()) linger_until = clock::now() + o.linger;
+        // waitpid when the pidfd says the child exited, or (no pidfd: an
+        // old kernel) now and then: a chatty build wakes this loop
+        // thousands of times a second
+        if (!c.reaped && (child_exited || (exit_fd.v < 0 && (out_parent.v < 0 || clock::now() >= next_reap_check)))) {
+            if (c.try_reap()) linger_until = clock::now() + o.linger;
+            next_reap_check = clock::now() + std::chrono::milliseconds(50);
+        }
         if (c.reaped && out_parent.v < 0) break;
         if (stop.stop_requested() && !stopping) {
             stopping = true;
@@ -365,22 +380,36 @@ inline streaming_result run_streaming(const std::vector<std::string>& argv, cons
             }
         }
 
-        std::array<pollfd, 3> p{};
+        std::array<pollfd, 4> p{};
         nfds_t n = 0;
         p[n++] = {wake.v, POLLIN, 0};
+        const int exit_slot = exit_fd.v >= 0 && !c.reaped ? static_cast<int>(n) : -1;
+        if (exit_slot >= 0) p[n++] = {exit_fd.v, POLLIN, 0};
         const int out_slot = out_parent.v >= 0 ? static_cast<int>(n) : -1;
         if (out_parent.v >= 0) p[n++] = {out_parent.v, POLLIN, 0};
         const int in_slot = in_parent.v >= 0 ? static_cast<int>(n) : -1;
         if (in_parent.v >= 0) p[n++] = {in_parent.v, POLLOUT, 0};
-        // Short waits while the child is not reaped: SIGCHLD is not ours to
-        // catch (the program may be a library user's), so exits are polled.
-        int wait_ms = c.reaped ? 50 : (out_parent.v >= 0 ? 200 : 20);
+        // SIGCHLD is not ours to catch (the program may be a library
+        // user's): the pidfd tells of the exit; without one, short waits.
+        const int wait_ms = exit_fd.v >= 0 ? 200 : c.reaped ? 50 : (out_parent.v >= 0 ? 200 : 5);
         const int r = ::poll(p.data(), n, wait_ms);
         if (r < 0) {
             if (errno == EINTR) continue;
             throw sys_fail("poll");
         }
-        if (out_slot >= 0 && p[static_cast<std::size_t>(out_slot)].revents) drain();
+        if (exit_slot >= 0 && p[static_cast<std::size_t>(exit_slot)].revents) child_exited = true;
+        if (out_slot >= 0 && p[static_cast<std::size_t>(out_slot)].revents) {
+            // A client writes a line at a time; reading each as it comes
+            // costs a wake-up per line. Once stdin is done, let output
+            // gather for `batch` between reads (the pipe is enlarged so the
+            // client rarely waits; events are at most `batch` late).
+            if (input_done && o.batch.count() > 0 && !stopping) {
+                const auto due = last_drain + o.batch;
+                if (const auto t = clock::now(); t < due) std::this_thread::sleep_for(due - t);
+            }
+            drain();
+            last_drain = clock::now();
+        }
         if (in_slot >= 0 && in_parent.v >= 0 && p[static_cast<std::size_t>(in_slot)].revents) {
             const auto w = ::send(in_parent.v, pending.data() + pending_at, pending.size() - pending_at,
                                   MSG_NOSIGNAL | MSG_DONTWAIT);
