@@ -310,3 +310,24 @@ BOOST_AUTO_TEST_CASE(a_missing_context_file_fails_the_build_with_the_clients_wor
     BOOST_TEST(e.value() == errc::build_failed);
     BOOST_TEST(contains(e.what(), "not-there.txt"));
 }
+
+BOOST_AUTO_TEST_CASE(pull_lookups_find_what_the_registry_has_and_answer_no_for_the_rest) {
+    const auto registry = need_env("RTB_REGISTRY");
+    auto c = t().make();
+    const auto missing = image_ref::parse(fmt::format("{}/rtb-cli/never-pushed:{}", registry, t().run));
+    BOOST_TEST(!c.image_exists(missing, lookup::local_then_pull));
+
+    // push an image with the client itself, drop it locally, then a pull lookup brings it back
+    const auto remote = image_ref::parse(fmt::format("{}/rtb-cli/pushed:{}", registry, t().run));
+    cleanup clean;
+    clean.names = {remote.familiar()};
+    c.tag(image_ref::parse(t().base), remote);
+    detail::run_options slow;
+    slow.timeout = std::chrono::minutes(5);
+    const auto pushed = detail::run_program({t().program, "push", remote.familiar()}, slow);
+    BOOST_REQUIRE_MESSAGE(pushed.exit_code == 0, "push failed: " << pushed.out << pushed.err);
+    BOOST_TEST(c.remove(remote));
+    BOOST_TEST(!c.image_exists(remote, lookup::local));
+    BOOST_TEST(c.image_exists(remote, lookup::local_then_pull));
+    BOOST_TEST(c.image_exists(remote, lookup::local));
+}
