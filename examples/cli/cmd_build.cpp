@@ -19,6 +19,8 @@
 
 #include "cli.hpp"
 #include "rtb/builder.hpp"
+#include "rtb/policy/buildx_local_cache.hpp"
+#include "rtb/policy/registry_cache.hpp"
 #include "rtb/detail/json_writer.hpp"
 #include "runtime_options.hpp"
 #include "signals.hpp"
@@ -36,6 +38,15 @@ struct build_options {
     std::string timeout = "30m";
     std::string stall_timeout;
     std::string jobs = "2";
+    // --transport cli
+    std::string cli_program = "docker";
+    std::string cli_mode = "automatic";
+    std::string builder;
+    std::vector<std::string> cli_args;
+    // BuildKit caches
+    std::string cache_dir;
+    std::string cache_max_age = "7";
+    std::string cache_ref;
     bool force = false;
     bool dry_run = false;
     bool json = false;
@@ -44,15 +55,41 @@ struct build_options {
     bool quiet = false;
 };
 
-/// The --no-cache switch as a CachePolicy chosen at run time.
+/// The cache flags as a CachePolicy chosen at run time: --no-cache, a
+/// BuildKit cache folder (--cache-dir) and/or a registry cache (--cache-ref).
 struct switchable_cache {
     bool off = false;
+    std::optional<buildx_local_cache> local;
+    std::optional<registry_cache> registry;
     void prepare(build_request& r) {
         if (off) no_build_cache{}.prepare(r);
+        if (local) local->prepare(r);
+        if (registry) registry->prepare(r);
     }
     void after_build(const build_result&) {}
-    void maintain() {}
+    /// Prunes the cache folder (files older than --cache-max-age days).
+    void maintain() {
+        if (local) {
+            const auto removed = local->maintain();
+            if (!removed.empty())
+                fmt::print(stderr, "rtb: pruned {} build cache file(s) older than {} h from {}\n", removed.size(),
+                           local->settings().max_age.count(), detail::printable(local->settings().directory.native()));
+        }
+    }
 };
+
+switchable_cache cache_from_flags(const build_options& o) {
+    switchable_cache c;
+    c.off = o.no_cache;
+    if (!o.cache_dir.empty()) {
+        buildx_local_cache::options lo;
+        lo.directory = std::filesystem::absolute(o.cache_dir);
+        lo.max_age = std::chrono::hours(24 * parse_integer(o.cache_max_age, "--cache-max-age", 1, 36500));
+        c.local.emplace(lo);
+    }
+    if (!o.cache_ref.empty()) c.registry.emplace(registry_cache::options{.ref = o.cache_ref});
+    return c;
+}
 
 /// The base images of a batch file: one per line; blank lines and lines
 /// starting with '#' are skipped; surrounding blanks trimmed.
@@ -112,10 +149,8 @@ void print_failure(const error& e, std::string_view prefix = {}) {
 }
 
 template <class Engine, class Strategy>
-int run_build(const build_options& o, Strategy strategy) {
+int run_build(const build_options& o, Engine engine, Strategy strategy) {
     const auto stop = interrupt_handler::token();
-    typename Engine::options eo;
-    if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
 
     builder_options bo;
     bo.existence = o.registry ? lookup::local_then_registry : lookup::local;
@@ -127,7 +162,8 @@ int run_build(const build_options& o, Strategy strategy) {
     lo.show_output = !o.quiet && !batch;                           // a batch's outputs would interleave
     if (batch) lo.mode = stderr_logger::display::plain;
     basic_builder<Engine, switchable_cache, exponential_backoff, Strategy, stderr_logger> builder(
-        Engine(eo), switchable_cache{o.no_cache}, exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
+        std::move(engine), cache_from_flags(o), exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
+    if (!o.dry_run) builder.maintain_cache();  // as the seed does: old cache files go before a build
 
     build_call_options call;
     call.dry_run = o.dry_run;
@@ -213,12 +249,46 @@ int run_build(const build_options& o, Strategy strategy) {
     return failed ? negative : ok;
 }
 
+template <class Engine>
+Engine engine_from_flags(const build_options& o) {
+    typename Engine::options eo;
+    if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
+    return Engine(std::move(eo));
+}
+
+/// --transport cli: the client program, its build mode and buildx builder;
+/// --host reaches the docker client as DOCKER_HOST.
+docker_cli cli_from_flags(const build_options& o) {
+    docker_cli::options co;
+    co.program = o.cli_program;
+    co.mode = parse_cli_build_preference(o.cli_mode);
+    co.builder = o.builder;
+    co.extra_build_args = o.cli_args;
+    if (!o.host.empty()) co.environment.push_back("DOCKER_HOST=" + o.host);
+    return docker_cli(std::move(co));
+}
+
 template <class Strategy>
 int run_with_transport(const build_options& o, Strategy strategy) {
-    if (o.transport == "docker") return run_build<docker_engine>(o, std::move(strategy));
-    if (o.transport == "podman") return run_build<podman_engine>(o, std::move(strategy));
+    if (o.transport != "cli") {
+        for (const auto& [flag, given] : {std::pair{"--cli", o.cli_program != "docker"},
+                                          std::pair{"--cli-mode", o.cli_mode != "automatic"},
+                                          std::pair{"--builder", !o.builder.empty()},
+                                          std::pair{"--cli-arg", !o.cli_args.empty()},
+                                          std::pair{"--cache-dir", !o.cache_dir.empty()},
+                                          std::pair{"--cache-ref", !o.cache_ref.empty()}})
+            if (given)
+                throw error(errc::invalid_argument,
+                            fmt::format("{} is for --transport cli (BuildKit through the docker or podman client); "
+                                        "--transport {} talks to the Engine API",
+                                        flag, o.transport));
+    }
+    if (o.transport == "docker") return run_build(o, engine_from_flags<docker_engine>(o), std::move(strategy));
+    if (o.transport == "podman") return run_build(o, engine_from_flags<podman_engine>(o), std::move(strategy));
+    if (o.transport == "cli") return run_build(o, cli_from_flags(o), std::move(strategy));
     throw error(errc::invalid_argument,
-                fmt::format("--transport {} is not available in this build of rtb (docker and podman are)", o.transport));
+                fmt::format("--transport {} is not available in this build of rtb (docker, podman and cli are)",
+                            o.transport));
 }
 
 }  // namespace
@@ -227,8 +297,23 @@ void add_build(CLI::App& app, action& run) {
     auto o = std::make_shared<build_options>();
     auto* cmd = app.add_subcommand("build", "Build or reuse a runtime image; prints its name as the last line");
     o->runtime.add_to(cmd, false, false);
-    cmd->add_option("--transport", o->transport, "docker (the engine at DOCKER_HOST) or podman; cli and remote are planned")
+    cmd->add_option("--transport", o->transport,
+                    "docker (the Engine API at DOCKER_HOST), podman (its service), or cli (the docker/podman client "
+                    "program: BuildKit, buildx builders); remote is planned")
         ->check(CLI::IsMember({"docker", "podman", "cli", "remote"}));
+    cmd->add_option("--cli", o->cli_program, "--transport cli: the client, docker, podman or a path (default docker)");
+    cmd->add_option("--cli-mode", o->cli_mode,
+                    "--transport cli: automatic (default: buildx, else built-in BuildKit, else legacy), buildx, "
+                    "buildkit or legacy")
+        ->check(CLI::IsMember({"automatic", "buildx", "buildkit", "legacy"}));
+    cmd->add_option("--builder", o->builder, "--transport cli: the buildx builder (remote, Kubernetes, ...)");
+    one_value_each(cmd->add_option("--cli-arg", o->cli_args,
+                                   "--transport cli: an argument passed through to the build command (repeatable)"));
+    cmd->add_option("--cache-dir", o->cache_dir,
+                    "--transport cli: keep BuildKit's cache in DIR (type=local; needs buildx); files older than "
+                    "--cache-max-age days are pruned before the build");
+    cmd->add_option("--cache-max-age", o->cache_max_age, "Days a --cache-dir file may go unused (default 7)");
+    cmd->add_option("--cache-ref", o->cache_ref, "--transport cli: keep BuildKit's cache as image REF in a registry");
     cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
     cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");

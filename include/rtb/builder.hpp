@@ -54,6 +54,7 @@
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
+#include "rtb/transport/docker_cli.hpp"
 #include "rtb/transport/docker_engine.hpp"
 #include "rtb/version.hpp"
 
@@ -483,6 +484,13 @@ using docker_builder = basic_builder<docker_engine, engine_layer_cache, exponent
 
 /// docker_builder on Podman's Docker-compatible service (podman_endpoint_from_env()).
 using podman_builder = basic_builder<podman_engine, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
+
+/// Builds through the docker or podman client program (docker_cli: buildx,
+/// the built-in BuildKit client or the legacy builder, or podman build,
+/// whichever the client offers), so BuildKit, buildx builders (remote,
+/// Kubernetes) and the CLI's own configuration (contexts, credentials) are
+/// used. For a BuildKit cache folder, assemble it with buildx_local_cache.
+using cli_builder = basic_builder<docker_cli, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
 
 /// docker_builder with tags from content digests (every input hashed, the
 /// source as its .dockerignore sends it; faster than OpenHands' Dirhash).

@@ -1,0 +1,377 @@
+// docker_cli: the Transport that drives a docker or podman client program
+// (docker buildx, docker with its built-in BuildKit, the legacy builder,
+// podman build) with argument vectors, never a shell; the build's plain
+// progress output is parsed into events as it arrives.
+//
+//     rtb::docker_cli cli({.program = "/usr/bin/docker"});
+//     cli.capabilities().path;   // buildx, buildkit, legacy or podman, detected
+//     cli.build(request, logger, stop);
+//
+// The context goes to the client as a tar on stdin (`docker build -`), the
+// same deterministic bytes docker_engine sends: rtb's .dockerignore
+// handling and virtual runtime contexts work unchanged, and nothing is
+// written to disk. Existence, tags and versions are asked of the same client
+// (`image inspect` / `image exists`, `tag`, `version`), so a buildx builder
+// and the image store it loads into are the ones the lookups see.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "rtb/build_types.hpp"
+#include "rtb/concepts.hpp"
+#include "rtb/context/directory_context.hpp"
+#include "rtb/context/tar_stream.hpp"
+#include "rtb/detail/streaming_process.hpp"
+#include "rtb/error.hpp"
+#include "rtb/image_ref.hpp"
+#include "rtb/stream/buildkit_plain.hpp"
+#include "rtb/stream/event.hpp"
+#include "rtb/transport/cli_client.hpp"
+#include "rtb/transport/registry.hpp"
+
+namespace rtb {
+
+class docker_cli {
+public:
+    struct options {
+        /// The client: "docker", "podman", or a path ("/usr/bin/docker").
+        std::string program = "docker";
+        /// Which build path; automatic takes the best the client has.
+        cli_build_preference mode = cli_build_preference::automatic;
+        /// buildx: the builder to use (`docker buildx create` names it; a
+        /// remote BuildKit daemon, the Kubernetes driver, ...).
+        std::string builder;
+        /// buildx: load the result into the engine's image store (needed
+        /// for the lookups and tags that follow). Off for a builder whose
+        /// output goes elsewhere (extra_build_args `--push`).
+        bool load = true;
+        /// Arguments after the program on every call (`--context NAME`).
+        std::vector<std::string> global_args;
+        /// Arguments passed through to the build command as they are.
+        std::vector<std::string> extra_build_args;
+        /// Environment changes for every call ("DOCKER_HOST=unix:///x",
+        /// "NAME" alone removes it).
+        std::vector<std::string> environment;
+        /// Limit for the short calls (version, inspect, tag).
+        std::chrono::milliseconds command_timeout{60'000};
+        /// After a stop request, how long the client has to cancel the build
+        /// (SIGINT, as Ctrl-C) before its process group is killed.
+        std::chrono::milliseconds stop_grace{10'000};
+        /// How many build log lines a build_failed error keeps.
+        std::size_t log_tail_lines = 20;
+        /// For lookup::local_then_registry; default: a registry_client.
+        registry_lookup registry;
+    };
+
+    docker_cli() : docker_cli(options{}) {}
+    explicit docker_cli(options o) : opts_(std::move(o)) {
+        if (opts_.program.empty()) throw error(errc::invalid_argument, "docker_cli: no client program given");
+        if (!opts_.registry) opts_.registry = make_registry_lookup(registry_client::options{});
+    }
+
+    /// What the client can do and the build path chosen (detected once:
+    /// `--version`, then for docker the daemon's version and `buildx version`).
+    /// Throws not_found when the program is missing, connection_failed when
+    /// docker cannot reach its daemon, unsupported_version (saying what to
+    /// install) when the client or the engine is too old or lacks the path asked for.
+    const cli_capabilities& capabilities() {
+        if (caps_) return *caps_;
+        const auto version = run_short({"--version"});
+        if (version.exit_code != 0)
+            throw error(errc::unsupported_version,
+                        fmt::format("{} --version failed (exit status {}): {}", who(), version.exit_code,
+                                    detail::cli::excerpt(version.output)));
+        const auto client = parse_cli_version(version.output, opts_.program);
+        std::optional<std::string> server;
+        std::optional<std::string> buildx;
+        if (client.kind == cli_kind::docker) {
+            const auto s = run_short({"version", "--format={{.Server.Version}}"});
+            if (s.exit_code != 0) throw daemon_error(s.output, "asking for the daemon's version");
+            server = parse_server_version(s.output, opts_.program).first;
+            const auto b = run_short({"buildx", "version"});
+            buildx = parse_buildx_version(b.exit_code, b.output);
+        }
+        caps_ = choose_build_path(opts_.program, client, server, std::move(buildx), opts_.mode);
+        return *caps_;
+    }
+
+    /// The engine behind the client: product, version, whether BuildKit builds.
+    server_info info() {
+        const auto& c = capabilities();
+        server_info s;
+        s.is_podman = c.kind == cli_kind::podman;
+        s.product = s.is_podman ? "Podman" : "Docker Engine";
+        s.version = c.server_version;
+        s.api_version = fmt::format("{} client {}", s.is_podman ? "podman" : "docker", c.client_version);
+        s.buildkit = c.path == cli_build_path::buildx || c.path == cli_build_path::buildkit;
+        return s;
+    }
+
+    /// Whether `ref` exists in the engine's store (`image inspect`, podman
+    /// `image exists`), else pulled (`pull`), else in its registry.
+    bool image_exists(const image_ref& ref, lookup mode) {
+        if (exists_locally(ref)) return true;
+        switch (mode) {
+            case lookup::local:
+                return false;
+            case lookup::local_then_pull: {
+                const auto r = run_short({"pull", "--quiet", "--", name_of(ref)}, std::chrono::hours(1));
+                if (r.exit_code == 0) return exists_locally(ref);
+                if (says_not_found(r.output)) return false;
+                throw command_error(r, fmt::format("pulling {}", ref.str()));
+            }
+            case lookup::local_then_registry:
+                return opts_.registry(ref, {});
+        }
+        return false;
+    }
+
+    bool exists_locally(const image_ref& ref) {
+        const auto& c = capabilities();
+        const auto name = name_of(ref);
+        const auto r = c.kind == cli_kind::podman ? run_short({"image", "exists", name})
+                                                  : run_short({"image", "inspect", "--format={{.Id}}", "--", name});
+        if (r.exit_code == 0) return true;
+        if (c.kind == cli_kind::podman ? r.exit_code == 1 : says_not_found(r.output)) return false;
+        throw command_error(r, fmt::format("checking for image {}", ref.str()));
+    }
+
+    /// `tag FROM TO`. Throws not_found when `from` does not exist.
+    void tag(const image_ref& from, const image_ref& to) {
+        const auto r = run_short({"tag", name_of(from), name_of(to)});
+        if (r.exit_code == 0) return;
+        if (says_not_found(r.output))
+            throw error(errc::not_found, fmt::format("tagging {} as {} through {}: no such image: {}", from.str(), to.str(),
+                                                     who(), detail::cli::excerpt(r.output)));
+        throw command_error(r, fmt::format("tagging {} as {}", from.str(), to.str()));
+    }
+
+    /// `rmi NAME`: removes the name (and the image when it was its last).
+    /// Returns false when there was no such image.
+    bool remove(const image_ref& ref, bool force = false) {
+        std::vector<std::string> args{"rmi"};
+        if (force) args.push_back("--force");
+        args.push_back(name_of(ref));
+        const auto r = run_short(args);
+        if (r.exit_code == 0) return true;
+        if (says_not_found(r.output)) return false;
+        throw command_error(r, fmt::format("removing image {}", ref.str()));
+    }
+
+    /// The Transport's build(): the context as a tar on the client's stdin,
+    /// its output parsed as it comes (BuildKit plain progress, the legacy
+    /// builder's and Podman's text) into events for `logger`. A non-zero
+    /// exit is build_failed with the failing step's exit code (else the
+    /// client's), the failing step and the log's last lines; a stop request
+    /// stops the client's process group and throws cancelled.
+    template <class L>
+        requires EventSink<L>
+    build_result build(const build_request& req, L& logger, std::stop_token stop = {}) {
+        const auto& caps = capabilities();
+        const auto started = std::chrono::steady_clock::now();
+        temp_file iid;
+        cli_build_settings settings{opts_.global_args, opts_.builder, opts_.load, opts_.extra_build_args};
+        auto inv = build_invocation(req, caps, settings, iid.path);  // validates before anything runs
+        inv.environment.insert(inv.environment.begin(), opts_.environment.begin(), opts_.environment.end());
+
+        auto snapshot = req.context;
+        if (!snapshot) {
+            directory_context_options o;
+            o.ignore.dockerfile = req.dockerfile;
+            snapshot = directory_context(req.context_dir, o).snapshot();
+        }
+        tar_stream tar(std::move(snapshot), tar_options::from_environment());
+
+        if constexpr (requires { logger.log(log_level::info, std::string_view{}); })
+            logger.log(log_level::info, fmt::format("building through {}: {}", who(), caps.reason));
+
+        const auto what = fmt::format("building {} through {}",
+                                      req.tags.empty() ? std::string("an image") : req.tags.front(), who());
+        struct sink_t {
+            L* out;
+            std::deque<std::string> tail;
+            std::size_t keep;
+            std::optional<events::step> last_step;
+            void remember(std::string line) {
+                tail.push_back(std::move(line));
+                if (tail.size() > keep) tail.pop_front();
+            }
+            void on_event(const build_event& e) {
+                if (const auto* s = std::get_if<events::step>(&e)) {
+                    last_step = *s;
+                    remember(step_text(*s));
+                } else if (const auto* l = std::get_if<events::log_line>(&e)) {
+                    remember(l->text);
+                }
+                out->on_event(e);
+            }
+        } sink{&logger, {}, opts_.log_tail_lines, {}};
+        buildkit_plain_parser<sink_t> parser(sink, {.source = what});
+
+        detail::streaming_options so;
+        so.environment = inv.environment;
+        so.grace = opts_.stop_grace;
+        so.input = [&tar](std::span<std::byte> b) { return tar.read(b); };
+        so.on_output = [&parser](std::string_view chunk) { parser.feed(chunk); };
+        detail::streaming_result ended;
+        try {
+            ended = detail::run_streaming(inv.argv, so, stop);
+        } catch (const error& e) {
+            if (e.value() == errc::cancelled)
+                throw error(errc::cancelled, fmt::format("{}: cancelled; the client was stopped", what));
+            throw;
+        }
+        parser.finish();
+        const auto& summary = parser.summary();
+        if (ended.exit_code != 0) {
+            std::string all;
+            for (const auto& l : sink.tail) all.append(l).push_back('\n');
+            if (!summary.failed() && says_no_daemon(all))
+                throw error(errc::connection_failed, fmt::format("{}: {}", what, detail::cli::excerpt(all)));
+            build_failure bf;
+            std::string message;
+            if (summary.failure) {
+                bf.exit_code = summary.failure->exit_code;
+                bf.failing_step = summary.failure->step;
+                message = summary.failure->message;
+            }
+            if (!bf.exit_code) bf.exit_code = ended.exit_code;
+            if (bf.failing_step.empty() && sink.last_step) bf.failing_step = step_text(*sink.last_step);
+            if (message.empty()) message = sink.tail.empty() ? std::string("no output") : sink.tail.back();
+            bf.log_tail.assign(sink.tail.begin(), sink.tail.end());
+            error e(errc::build_failed,
+                    fmt::format("{} failed{} (exit code {}; {} exited with {}): {}", what,
+                                bf.failing_step.empty() ? "" : " at " + bf.failing_step, *bf.exit_code, who(),
+                                ended.exit_code, message));
+            e.with_build_failure(std::move(bf));
+            throw e;
+        }
+        build_result out;
+        out.image_id = iid.read_id();
+        if (out.image_id.empty()) out.image_id = summary.image_id;
+        if (out.image_id.empty())
+            throw error(errc::parse_error, fmt::format("{}: the client exited 0 but named no image id", what));
+        out.tags = req.tags;
+        out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        return out;
+    }
+
+    const options& settings() const noexcept { return opts_; }
+
+private:
+    struct short_result {
+        int exit_code = 0;
+        std::string output;  ///< stdout and stderr merged, at most 1 MiB
+    };
+
+    /// A file name for --iidfile in TMPDIR, removed on every exit path.
+    struct temp_file {
+        std::string path;
+        temp_file() {
+            const char* dir = std::getenv("TMPDIR");
+            std::string tmpl = fmt::format("{}/rtb-iid-XXXXXX", dir && *dir ? dir : "/tmp");
+            const int fd = ::mkstemp(tmpl.data());
+            if (fd < 0) detail::throw_io("create a temporary file in", dir && *dir ? dir : "/tmp");
+            ::close(fd);
+            path = std::move(tmpl);
+        }
+        temp_file(const temp_file&) = delete;
+        temp_file& operator=(const temp_file&) = delete;
+        ~temp_file() { ::unlink(path.c_str()); }
+        /// The id the client wrote: "sha256:<hex>" (Podman writes the bare hex).
+        std::string read_id() const {
+            std::ifstream in(path, std::ios::binary);
+            std::string id;
+            std::getline(in, id);
+            const auto t = detail::cli::trim(id);
+            id = std::string(t);
+            if (id.size() == 64 && id.find_first_not_of("0123456789abcdef") == std::string::npos) id = "sha256:" + id;
+            return id;
+        }
+    };
+
+    std::string who() const { return detail::printable(opts_.program); }
+
+    /// The name as the client takes it: the short form docker prints
+    /// (local/busybox:1, not docker.io/local/busybox:1, which Podman would
+    /// not find among images it stored under localhost/).
+    static std::string name_of(const image_ref& ref) { return ref.familiar(); }
+
+    short_result run_short(std::vector<std::string> args,
+                           std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+        std::vector<std::string> argv{opts_.program};
+        argv.insert(argv.end(), opts_.global_args.begin(), opts_.global_args.end());
+        argv.insert(argv.end(), args.begin(), args.end());
+        short_result r;
+        detail::streaming_options so;
+        so.environment = opts_.environment;
+        so.grace = std::chrono::milliseconds(2'000);
+        so.on_output = [&r](std::string_view chunk) {
+            if (r.output.size() < (std::size_t{1} << 20)) r.output.append(chunk.substr(0, (std::size_t{1} << 20) - r.output.size()));
+        };
+        std::stop_source limit;
+        const auto until = std::chrono::steady_clock::now() + timeout.value_or(opts_.command_timeout);
+        std::jthread timer([&limit, until](std::stop_token done) {
+            std::mutex m;
+            std::condition_variable_any cv;
+            std::unique_lock lock(m);
+            if (!cv.wait_until(lock, done, until, [] { return false; }) && !done.stop_requested()) limit.request_stop();
+        });
+        try {
+            r.exit_code = detail::run_streaming(argv, so, limit.get_token()).exit_code;
+        } catch (const error& e) {
+            if (e.value() == errc::cancelled)
+                throw error(errc::timeout, fmt::format("{} {} did not finish within {} ms and was stopped", who(),
+                                                       args.empty() ? "" : args.front(),
+                                                       timeout.value_or(opts_.command_timeout).count()));
+            throw;
+        }
+        return r;
+    }
+
+    static bool says_not_found(std::string_view out) {
+        for (const auto* marker : {"No such image", "no such image", "image not known", "not found", "manifest unknown",
+                                   "pull access denied", "does not exist"})
+            if (out.find(marker) != std::string_view::npos) return true;
+        return false;
+    }
+    static bool says_no_daemon(std::string_view out) {
+        return out.find("Cannot connect to the Docker daemon") != std::string_view::npos ||
+               out.find("Is the docker daemon running") != std::string_view::npos ||
+               out.find("error during connect") != std::string_view::npos;
+    }
+    error daemon_error(std::string_view out, std::string_view doing) const {
+        const auto code = says_no_daemon(out) ? errc::connection_failed : errc::server_error;
+        return error(code, fmt::format("{} through {}: {}", doing, who(), detail::cli::excerpt(out)));
+    }
+    error command_error(const short_result& r, std::string_view doing) const {
+        if (says_no_daemon(r.output)) return daemon_error(r.output, doing);
+        return error(errc::server_error, fmt::format("{} through {} failed (exit status {}): {}", doing, who(),
+                                                     r.exit_code, detail::cli::excerpt(r.output)));
+    }
+
+    options opts_;
+    std::optional<cli_capabilities> caps_;
+};
+
+static_assert(Transport<docker_cli>);
+
+}  // namespace rtb
