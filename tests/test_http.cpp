@@ -178,6 +178,9 @@ BOOST_AUTO_TEST_CASE(retry_after_is_capped_at_a_day) {
     const auto now = at(2026, 11, 29, 0, 0, 0);
     BOOST_TEST(http::parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now).value() ==
                std::chrono::milliseconds(std::chrono::hours(24)));
+    // Found by fuzzing: a date centuries ahead overflowed nanoseconds.
+    BOOST_TEST(http::parse_retry_after("Wed, 21 Oct 6982 07:28:00 GMT", now).value() ==
+               std::chrono::milliseconds(std::chrono::hours(24)));
 }
 
 BOOST_AUTO_TEST_CASE(retry_after_as_an_http_date_in_all_three_forms) {

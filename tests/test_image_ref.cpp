@@ -138,6 +138,10 @@ BOOST_AUTO_TEST_CASE(familiar_form_drops_docker_io_and_library) {
     BOOST_TEST(image_ref::parse("docker.io/foo/bar").familiar() == "foo/bar");
     BOOST_TEST(image_ref::parse("docker.io/library/a/b").familiar() == "library/a/b");
     BOOST_TEST(image_ref::parse("ghcr.io/x/y:1").familiar() == "ghcr.io/x/y:1");
+    // Found by fuzzing: dropping docker.io/ here would name registry er.io.
+    BOOST_TEST(image_ref::parse("docker.io/er.io/a2:c5cc").familiar() == "docker.io/er.io/a2:c5cc");
+    BOOST_TEST(image_ref::parse("docker.io/localhost/a").familiar() == "docker.io/localhost/a");
+    BOOST_TEST(image_ref::parse("docker.io/er-io/a2").familiar() == "er-io/a2");
 }
 
 BOOST_AUTO_TEST_CASE(tag_or_latest) {

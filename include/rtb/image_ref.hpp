@@ -52,9 +52,15 @@ public:
     }
 
     /// The short form the docker CLI prints: no `docker.io/`, no `library/`.
+    /// Unlike the CLI, `docker.io/` stays when dropping it would make the
+    /// repository's first component read as a registry (`docker.io/a.b/c`):
+    /// this form is what rtb sends to engines, so it must name the same image.
     std::string familiar() const {
         std::string s;
-        if (registry_ != default_registry) s = registry_ + '/';
+        const auto first = std::string_view(repository_).substr(0, repository_.find('/'));
+        const bool first_reads_as_registry = repository_.find('/') != std::string::npos &&
+                                             (first.find_first_of(".:") != std::string_view::npos || first == "localhost");
+        if (registry_ != default_registry || first_reads_as_registry) s = registry_ + '/';
         std::string_view repo = repository_;
         if (registry_ == default_registry && repo.starts_with("library/") &&
             repo.find('/', 8) == std::string_view::npos)

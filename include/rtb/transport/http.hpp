@@ -279,8 +279,12 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
     }
     const auto when = rtb::detail::parse_http_date(value);
     if (!when) return std::nullopt;
-    if (*when <= now) return std::chrono::milliseconds(0);
-    return std::min(cap, std::chrono::duration_cast<std::chrono::milliseconds>(*when - now));
+    // Compared in seconds: a date centuries ahead would overflow the clock's
+    // nanoseconds (found by fuzzing).
+    const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
+    if (*when <= now_s) return std::chrono::milliseconds(0);
+    if (*when - now_s >= std::chrono::duration_cast<std::chrono::seconds>(cap)) return cap;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(*when - now_s);
 }
 
 /// What a server said in an error body: Docker's and Podman's {"message":...},
