@@ -86,8 +86,21 @@ struct endpoint {
 };
 
 namespace detail {
+/// `scheme://user:***@host...`: a URL as an error may quote it.
+inline std::string mask_userinfo(std::string_view url) {
+    const auto scheme_end = url.find("://");
+    const auto authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    const auto at = url.find('@', authority);
+    if (at == std::string_view::npos || url.substr(authority, at - authority).find('/') != std::string_view::npos)
+        return std::string(url);
+    const auto colon = url.substr(authority, at - authority).find(':');
+    if (colon == std::string_view::npos) return std::string(url);
+    return fmt::format("{}***{}", url.substr(0, authority + colon + 1), url.substr(at));
+}
+
 [[noreturn]] inline void bad_host(std::string_view value, std::string_view why) {
-    throw error(errc::invalid_argument, fmt::format("invalid DOCKER_HOST {}: {}", rtb::detail::ref::quote(value), why));
+    throw error(errc::invalid_argument,
+                fmt::format("invalid DOCKER_HOST {}: {}", rtb::detail::ref::quote(mask_userinfo(value)), why));
 }
 }  // namespace detail
 
