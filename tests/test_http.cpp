@@ -165,6 +165,17 @@ BOOST_AUTO_TEST_CASE(docker_tls_alone_encrypts_without_verifying_and_cert_path_d
 
 // ------------------------------------------------------------ Retry-After
 
+BOOST_AUTO_TEST_CASE(a_bad_docker_host_is_quoted_without_its_password) {
+    BOOST_CHECK_EXCEPTION(http::parse_docker_host("tcp://bob:hunter2-pw@127.0.0.1:2375"), rtb::error,
+                          [](const rtb::error& e) {
+                              const std::string_view m = e.what();
+                              return m.find("hunter2-pw") == m.npos && m.find("tcp://bob:***@127.0.0.1:2375") != m.npos;
+                          });
+    BOOST_TEST(http::detail::mask_userinfo("https://u:p@h/x@y") == "https://u:***@h/x@y");
+    BOOST_TEST(http::detail::mask_userinfo("https://h/u:p@x") == "https://h/u:p@x");
+    BOOST_TEST(http::detail::mask_userinfo("tcp://user@h:1") == "tcp://user@h:1");
+}
+
 BOOST_AUTO_TEST_CASE(retry_after_in_seconds) {
     BOOST_TEST(http::parse_retry_after("120").value() == 120s);
     BOOST_TEST(http::parse_retry_after(" 7 ").value() == 7s);
@@ -177,6 +188,9 @@ BOOST_AUTO_TEST_CASE(retry_after_is_capped_at_a_day) {
                std::chrono::milliseconds(std::chrono::hours(24)));
     const auto now = at(2026, 11, 29, 0, 0, 0);
     BOOST_TEST(http::parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now).value() ==
+               std::chrono::milliseconds(std::chrono::hours(24)));
+    // Found by fuzzing: a date centuries ahead overflowed nanoseconds.
+    BOOST_TEST(http::parse_retry_after("Wed, 21 Oct 6982 07:28:00 GMT", now).value() ==
                std::chrono::milliseconds(std::chrono::hours(24)));
 }
 

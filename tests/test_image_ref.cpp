@@ -138,6 +138,17 @@ BOOST_AUTO_TEST_CASE(familiar_form_drops_docker_io_and_library) {
     BOOST_TEST(image_ref::parse("docker.io/foo/bar").familiar() == "foo/bar");
     BOOST_TEST(image_ref::parse("docker.io/library/a/b").familiar() == "library/a/b");
     BOOST_TEST(image_ref::parse("ghcr.io/x/y:1").familiar() == "ghcr.io/x/y:1");
+    // Found by fuzzing: a reference short enough as written but too long once
+    // normalized would not parse again; it is refused up front.
+    const std::string long_digest = "app@" + std::string(400, 'x') + ":" + std::string(100, 'a');
+    BOOST_TEST(long_digest.size() <= image_ref::max_reference_length);
+    BOOST_CHECK_EXCEPTION(image_ref::parse(long_digest), rtb::error, [](const rtb::error& e) {
+        return std::string_view(e.what()).find("long in full") != std::string_view::npos;
+    });
+    // Found by fuzzing: dropping docker.io/ here would name registry er.io.
+    BOOST_TEST(image_ref::parse("docker.io/er.io/a2:c5cc").familiar() == "docker.io/er.io/a2:c5cc");
+    BOOST_TEST(image_ref::parse("docker.io/localhost/a").familiar() == "docker.io/localhost/a");
+    BOOST_TEST(image_ref::parse("docker.io/er-io/a2").familiar() == "er-io/a2");
 }
 
 BOOST_AUTO_TEST_CASE(tag_or_latest) {

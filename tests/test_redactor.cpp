@@ -94,3 +94,15 @@ BOOST_AUTO_TEST_CASE(patterns_can_be_turned_off_exact_secrets_still_apply) {
     r.add_secret("hunter2");
     BOOST_TEST(r("PASSWORD=abc hunter2") == "PASSWORD=abc ***");
 }
+
+BOOST_AUTO_TEST_CASE(secrets_rtb_handled_are_masked_by_every_redactor_even_ones_made_before) {
+    redactor early;  // made before the secret was known
+    BOOST_TEST(early("echo: zq-handled-7731") == "echo: zq-handled-7731");
+    remember_secret("zq-handled-7731");
+    BOOST_TEST(early("echo: zq-handled-7731!") == "echo: ***!");
+    redactor later;
+    BOOST_TEST(later("a zq-handled-7731 b") == "a *** b");
+    // Too short to mask without garbling all output: not kept.
+    remember_secret("abc");
+    BOOST_TEST(later("abc") == "abc");
+}

@@ -165,3 +165,26 @@ BOOST_AUTO_TEST_CASE(content_tags_use_the_fast_digest_and_hash_everything) {
     f.t.file("src/pkg/__pycache__/y.pyc", "more junk");  // no OpenHands ignores here: counts
     BOOST_TEST(content_tags{}.tags(f.spec).source != t.source);
 }
+
+BOOST_AUTO_TEST_CASE(platforms_are_checked_before_they_reach_a_hash_or_an_engine) {
+    for (const char* ok : {"linux", "linux/amd64", "linux/arm64/v8", "windows/amd64", "linux/ppc64le", "linux/arm/v7"})
+        BOOST_CHECK_NO_THROW(rtb::check_platform(ok));
+    const std::pair<std::string, const char*> bad[] = {
+        {"", "empty"},
+        {"Linux/AMD64", "lowercase"},
+        {"linux//amd64", "a part is empty"},
+        {"linux/amd64/", "a part is empty"},
+        {"/amd64", "a part is empty"},
+        {"linux/amd64/v8/x", "more than three parts"},
+        {"linux/amd64;rm -rf /", "outside"},
+        {"linux/amd64 --push", "outside"},
+        {"linux/\x01", "outside"},
+        {std::string(65, 'a'), "65 bytes"},
+    };
+    for (const auto& [platform, why] : bad) {
+        BOOST_CHECK_EXCEPTION(rtb::check_platform(platform), rtb::error, [&](const rtb::error& e) {
+            const std::string_view m = e.what();
+            return e.value() == rtb::errc::invalid_argument && m.find(why) != m.npos && m.find("platform") != m.npos;
+        });
+    }
+}

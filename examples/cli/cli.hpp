@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "rtb/error.hpp"
+#include "rtb/policy/redactor.hpp"
 
 namespace rtb::cli {
 
@@ -40,7 +41,15 @@ void add_prune(CLI::App& app, action& run);
 inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
 void add_events(CLI::App& app, action& run);
 
-/// "rtb: <message>" on stderr.
-inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }
+/// `text` as rtb may print it: secrets rtb handled (known_secrets) and
+/// credential shapes masked. Errors and build output can carry what a
+/// hostile server echoed back.
+inline std::string redacted(std::string_view text) {
+    static thread_local redactor r;
+    return r(text);
+}
+
+/// "rtb: <message>" on stderr, redacted.
+inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", redacted(message)); }
 
 }  // namespace rtb::cli

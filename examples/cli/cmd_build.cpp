@@ -140,10 +140,10 @@ void print_failure(const error& e, std::string_view prefix = {}) {
     print_error(fmt::format("{}{}", prefix, e.what()));
     if (const auto& b = e.build()) {
         if (b->exit_code) fmt::print(stderr, "rtb: exit code {}\n", *b->exit_code);
-        if (!b->failing_step.empty()) fmt::print(stderr, "rtb: failing step: {}\n", b->failing_step);
+        if (!b->failing_step.empty()) fmt::print(stderr, "rtb: failing step: {}\n", redacted(b->failing_step));
         if (!b->log_tail.empty()) {
             fmt::print(stderr, "rtb: last build output:\n");
-            for (const auto& l : b->log_tail) fmt::print(stderr, "  | {}\n", l);
+            for (const auto& l : b->log_tail) fmt::print(stderr, "  | {}\n", redacted(l));
         }
     }
 }
@@ -242,7 +242,7 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
             ++failed;
             if (o.json)
                 fmt::print("{{\"base_image\":{},\"error\":{},\"code\":\"{}\"}}\n", detail::json_quote(bases[i]),
-                           detail::json_quote(out.failure->what()), to_string(out.failure->value()));
+                           detail::json_quote(redacted(out.failure->what())), to_string(out.failure->value()));
         }
     }
     fmt::print(stderr, "rtb: batch: {} built, {} reused, {} failed of {}\n", built, reused, failed, bases.size());

@@ -1,5 +1,6 @@
 // rtb: builds and reuses runtime images for agent sandboxes.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli.hpp"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
     // Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the running operation through
     // interrupt_handler::token(); it cleans up and unwinds, and rtb exits
     // 128 + the signal (130 for Ctrl-C).
+    // The API key is a secret rtb handles: masked wherever it would show.
+    if (const char* key = std::getenv("RTB_API_KEY")) rtb::remember_secret(key);
     interrupt_handler interrupts;
     int status = failure;
     try {

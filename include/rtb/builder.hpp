@@ -286,6 +286,7 @@ private:
     static void check_spec(const runtime_spec& spec) {
         if (spec.base_image.empty()) throw error(errc::invalid_argument, "the runtime spec has no base image");
         if (spec.source_dir.empty()) throw error(errc::invalid_argument, "the runtime spec has no source folder");
+        if (!spec.platform.empty()) check_platform(spec.platform);
         image_ref::parse(spec.base_image);  // names what is wrong with it
     }
 

@@ -24,6 +24,8 @@ public:
     static constexpr std::string_view default_registry = "docker.io";
     static constexpr std::size_t max_name_length = 255;  // registry/repository
     static constexpr std::size_t max_tag_length = 128;
+    /// The longest reference: a full name, a tag and a sha512 digest.
+    static constexpr std::size_t max_reference_length = max_name_length + 1 + max_tag_length + 1 + 7 + 128;
 
     /// Parses and normalizes `text`; throws rtb::error(invalid_argument) that
     /// quotes the reference and names the offending part.
@@ -52,9 +54,15 @@ public:
     }
 
     /// The short form the docker CLI prints: no `docker.io/`, no `library/`.
+    /// Unlike the CLI, `docker.io/` stays when dropping it would make the
+    /// repository's first component read as a registry (`docker.io/a.b/c`):
+    /// this form is what rtb sends to engines, so it must name the same image.
     std::string familiar() const {
         std::string s;
-        if (registry_ != default_registry) s = registry_ + '/';
+        const auto first = std::string_view(repository_).substr(0, repository_.find('/'));
+        const bool first_reads_as_registry = repository_.find('/') != std::string::npos &&
+                                             (first.find_first_of(".:") != std::string_view::npos || first == "localhost");
+        if (registry_ != default_registry || first_reads_as_registry) s = registry_ + '/';
         std::string_view repo = repository_;
         if (registry_ == default_registry && repo.starts_with("library/") &&
             repo.find('/', 8) == std::string_view::npos)
@@ -238,8 +246,9 @@ inline std::optional<std::string> check_digest(std::string_view d) {
 inline image_ref image_ref::parse(std::string_view text) {
     using namespace detail::ref;
     if (text.empty()) fail(text, "the reference is empty");
-    if (text.size() > max_name_length + 1 + max_tag_length + 1 + 7 + 128)
-        fail(text.substr(0, 64), fmt::format("the reference is {} bytes long", text.size()));
+    if (text.size() > max_reference_length)
+        fail(text.substr(0, 64), fmt::format("the reference is {} bytes long; at most {} are allowed", text.size(),
+                                             max_reference_length));
     for (unsigned char c : text)
         if (c <= 0x20 || c >= 0x7f) fail(text, "contains whitespace, a control character or a non-ASCII byte");
 
@@ -299,6 +308,11 @@ inline image_ref image_ref::parse(std::string_view text) {
     if (r.name().size() > max_name_length)
         fail(text, fmt::format("the name is {} characters long; at most {} are allowed", r.name().size(),
                                max_name_length));
+    // Normalizing adds up to 18 bytes (docker.io/library/): the canonical form
+    // must still parse (found by fuzzing).
+    if (const auto canonical = r.str().size(); canonical > max_reference_length)
+        fail(text.substr(0, 64), fmt::format("the reference is {} bytes long in full; at most {} are allowed",
+                                             canonical, max_reference_length));
     return r;
 }
 

@@ -6,7 +6,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
+
+#include "rtb/error.hpp"
+#include "rtb/image_ref.hpp"
 
 namespace rtb {
 
@@ -35,5 +41,34 @@ struct runtime_spec {
 
     bool force_rebuild = false;  ///< build from scratch whatever exists
 };
+
+/// Checks a target platform as engines accept it: `os[/arch[/variant]]`,
+/// each part lowercase [a-z0-9_.-], at most 64 bytes in all ("linux/amd64",
+/// "linux/arm64/v8"). It goes into a tag hash and onto an engine's or a
+/// CLI's command line, so anything else is refused here, by name.
+inline void check_platform(std::string_view platform) {
+    auto bad = [&](std::string_view why) {
+        throw error(errc::invalid_argument,
+                    fmt::format("invalid platform {}: {} (expected os[/arch[/variant]], e.g. linux/amd64)",
+                                detail::ref::quote(platform.substr(0, 80)), why));
+    };
+    if (platform.empty()) bad("it is empty");
+    if (platform.size() > 64) bad(fmt::format("it is {} bytes long; at most 64 are allowed", platform.size()));
+    std::size_t parts = 1;
+    std::size_t part_length = 0;
+    for (char c : platform) {
+        if (c == '/') {
+            if (part_length == 0) bad("a part is empty");
+            ++parts;
+            part_length = 0;
+            continue;
+        }
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        if (!ok) bad(c >= 'A' && c <= 'Z' ? "it must be lowercase" : "it holds a character outside [a-z0-9_.-/]");
+        ++part_length;
+    }
+    if (part_length == 0) bad("a part is empty");
+    if (parts > 3) bad("it has more than three parts");
+}
 
 }  // namespace rtb

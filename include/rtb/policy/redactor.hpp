@@ -5,17 +5,21 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "rtb/policy/known_secrets.hpp"
+
 namespace rtb {
 
 /// Masks secrets in text.
 ///
-/// Exact secrets: every occurrence of a string given to add_secret() becomes
-/// the mask. Patterns (on by default) catch credentials nobody registered:
+/// Exact secrets: every occurrence of a string given to add_secret(), or
+/// known to rtb process-wide (known_secrets: credentials and tokens rtb
+/// handled), becomes the mask. Patterns (on by default) catch credentials nobody registered:
 /// - the password of a URL (`https://user:***@host`)
 /// - the value after a key naming a secret, in `KEY=value`, `key: value`,
 ///   `"key": "value"` and `--key value` forms; a key names a secret when it
@@ -39,19 +43,24 @@ public:
     explicit redactor(options o) : options_(std::move(o)) {}
 
     /// Registers a secret to mask wherever it appears. Empty strings are ignored.
-    void add_secret(std::string_view secret) {
-        if (secret.empty()) return;
-        if (std::find(secrets_.begin(), secrets_.end(), secret) != secrets_.end()) return;
-        secrets_.emplace_back(secret);
-        // longest first, so a secret containing another is masked whole
-        std::sort(secrets_.begin(), secrets_.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    }
+    void add_secret(std::string_view secret) { add_secret_to(secrets_, secret); }
     std::size_t secret_count() const noexcept { return secrets_.size(); }
     const options& settings() const noexcept { return options_; }
 
+private:
+    static void add_secret_to(std::vector<std::string>& list, std::string_view secret) {
+        if (secret.empty()) return;
+        if (std::find(list.begin(), list.end(), secret) != list.end()) return;
+        list.emplace_back(secret);
+        // longest first, so a secret containing another is masked whole
+        std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    }
+
+public:
     /// `text` with secrets masked: a view of `text` itself when there was
     /// nothing to mask (no copy), else of `scratch`, which it overwrites.
     std::string_view apply(std::string_view text, std::string& scratch) const {
+        sync_known_secrets();
         ranges_.clear();
         for (const auto& s : secrets_) {
             for (auto pos = text.find(s); pos != std::string_view::npos; pos = text.find(s, pos + s.size()))
@@ -81,6 +90,18 @@ public:
     }
 
 private:
+    // Takes in the secrets rtb handled since the last call (known_secrets):
+    // one atomic load when nothing changed.
+    void sync_known_secrets() const {
+        auto& known = known_secrets::global();
+        if (known.version() == known_version_) return;
+        known_version_ = known.version();
+        for (auto& s : known.since(known_taken_)) {
+            ++known_taken_;
+            add_secret_to(secrets_, s);
+        }
+    }
+
     static constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
     static constexpr bool is_key_char(char c) noexcept {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
@@ -180,7 +201,9 @@ private:
     }
 
     options options_;
-    std::vector<std::string> secrets_;
+    mutable std::vector<std::string> secrets_;  // mutable: known secrets join on first use
+    mutable std::uint64_t known_version_ = 0;
+    mutable std::size_t known_taken_ = 0;
     mutable std::vector<std::pair<std::size_t, std::size_t>> ranges_;  // scratch, reused
 };
 

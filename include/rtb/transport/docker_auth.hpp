@@ -25,6 +25,7 @@
 #include "rtb/detail/subprocess.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/policy/known_secrets.hpp"
 #include "rtb/transport/detail/codec.hpp"
 
 namespace rtb {
@@ -38,6 +39,14 @@ struct registry_credentials {
 
     bool empty() const noexcept { return username.empty() && password.empty() && identity_token.empty(); }
 };
+
+/// Remembers the secrets in `c` process-wide (known_secrets), in the forms a
+/// server could echo them in: as they are and as Basic auth's base64.
+inline void remember_secrets(const registry_credentials& c) {
+    remember_secret(c.password);
+    remember_secret(c.identity_token);
+    if (!c.password.empty()) remember_secret(detail::base64_encode(c.username + ":" + c.password));
+}
 
 namespace docker_auth {
 
@@ -87,6 +96,7 @@ inline std::optional<registry_credentials> credentials_for(std::string_view regi
         }
         if (entry["identitytoken"].get_string().get(s) == simdjson::SUCCESS) c.identity_token = s;
         if (c.empty()) return std::nullopt;
+        remember_secrets(c);
         return c;
     }
     return std::nullopt;
@@ -161,6 +171,7 @@ inline registry_credentials parse_helper_answer(std::string_view answer, std::st
         c.password = secret;
     }
     if (doc["ServerURL"].get_string().get(url) == simdjson::SUCCESS) c.server_address = url;
+    remember_secrets(c);
     return c;
 }
 

@@ -86,8 +86,21 @@ struct endpoint {
 };
 
 namespace detail {
+/// `scheme://user:***@host...`: a URL as an error may quote it.
+inline std::string mask_userinfo(std::string_view url) {
+    const auto scheme_end = url.find("://");
+    const auto authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    const auto at = url.find('@', authority);
+    if (at == std::string_view::npos || url.substr(authority, at - authority).find('/') != std::string_view::npos)
+        return std::string(url);
+    const auto colon = url.substr(authority, at - authority).find(':');
+    if (colon == std::string_view::npos) return std::string(url);
+    return fmt::format("{}***{}", url.substr(0, authority + colon + 1), url.substr(at));
+}
+
 [[noreturn]] inline void bad_host(std::string_view value, std::string_view why) {
-    throw error(errc::invalid_argument, fmt::format("invalid DOCKER_HOST {}: {}", rtb::detail::ref::quote(value), why));
+    throw error(errc::invalid_argument,
+                fmt::format("invalid DOCKER_HOST {}: {}", rtb::detail::ref::quote(mask_userinfo(value)), why));
 }
 }  // namespace detail
 
@@ -279,8 +292,12 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
     }
     const auto when = rtb::detail::parse_http_date(value);
     if (!when) return std::nullopt;
-    if (*when <= now) return std::chrono::milliseconds(0);
-    return std::min(cap, std::chrono::duration_cast<std::chrono::milliseconds>(*when - now));
+    // Compared in seconds: a date centuries ahead would overflow the clock's
+    // nanoseconds (found by fuzzing).
+    const auto now_s = std::chrono::floor<std::chrono::seconds>(now);
+    if (*when <= now_s) return std::chrono::milliseconds(0);
+    if (*when - now_s >= std::chrono::duration_cast<std::chrono::seconds>(cap)) return cap;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(*when - now_s);
 }
 
 /// What a server said in an error body: Docker's and Podman's {"message":...},

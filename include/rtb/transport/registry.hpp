@@ -363,6 +363,7 @@ private:
         const auto now = std::chrono::steady_clock::now();
         // Renew a little early: a token that expires in flight costs a 401 round trip.
         const auto lifetime = std::chrono::seconds(expires_in - std::max<std::int64_t>(5, expires_in / 10));
+        remember_secret(value);
         tokens_[token_key(c, scope)] = token{std::string(value), now + lifetime};
         return std::string(value);
     }
