@@ -39,6 +39,7 @@ void add_prune(CLI::App& app, action& run);
 /// patterns such as "[abc]*".
 inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
 void add_events(CLI::App& app, action& run);
+void add_serve(CLI::App& app, action& run);
 
 /// "rtb: <message>" on stderr.
 inline void print_error(std::string_view message) { fmt::print(stderr, "rtb: {}\n", message); }

@@ -20,6 +20,7 @@
 #include "cli.hpp"
 #include "rtb/builder.hpp"
 #include "rtb/detail/json_writer.hpp"
+#include "rtb/transport/remote_api.hpp"
 #include "runtime_options.hpp"
 #include "signals.hpp"
 
@@ -35,6 +36,7 @@ struct build_options {
     std::string build_folder;
     std::string timeout = "30m";
     std::string stall_timeout;
+    std::string poll_interval = "30s";
     std::string jobs = "2";
     bool force = false;
     bool dry_run = false;
@@ -112,10 +114,8 @@ void print_failure(const error& e, std::string_view prefix = {}) {
 }
 
 template <class Engine, class Strategy>
-int run_build(const build_options& o, Strategy strategy) {
+int run_build(const build_options& o, Strategy strategy, Engine engine) {
     const auto stop = interrupt_handler::token();
-    typename Engine::options eo;
-    if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
 
     builder_options bo;
     bo.existence = o.registry ? lookup::local_then_registry : lookup::local;
@@ -127,7 +127,7 @@ int run_build(const build_options& o, Strategy strategy) {
     lo.show_output = !o.quiet && !batch;                           // a batch's outputs would interleave
     if (batch) lo.mode = stderr_logger::display::plain;
     basic_builder<Engine, switchable_cache, exponential_backoff, Strategy, stderr_logger> builder(
-        Engine(eo), switchable_cache{o.no_cache}, exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
+        std::move(engine), switchable_cache{o.no_cache}, exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
 
     build_call_options call;
     call.dry_run = o.dry_run;
@@ -213,10 +213,45 @@ int run_build(const build_options& o, Strategy strategy) {
     return failed ? negative : ok;
 }
 
+template <class Engine>
+Engine make_engine(const build_options& o) {
+    typename Engine::options eo;
+    if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
+    return Engine(eo);
+}
+
+/// The Runtime API client for --transport remote: --host is the service's
+/// URL, the key comes from RTB_API_KEY (never from the command line, where
+/// other users could read it).
+remote_api make_remote(const build_options& o) {
+    if (o.host.empty())
+        throw error(errc::invalid_argument, "--transport remote needs --host http://HOST:PORT (the build service)");
+    const char* key = std::getenv("RTB_API_KEY");
+    if (!key || !*key)
+        throw error(errc::invalid_argument, "RTB_API_KEY is not set: the remote build service needs an API key");
+    remote_api::options ro;
+    ro.url = o.host;
+    ro.api_key = key;
+    ro.poll_interval = parse_duration(o.poll_interval, "--poll-interval");
+    if (ro.poll_interval.count() <= 0) detail::bad_value("--poll-interval", o.poll_interval, "must be positive");
+    ro.build_timeout = parse_duration(o.timeout, "--timeout");
+    return remote_api(std::move(ro));
+}
+
 template <class Strategy>
 int run_with_transport(const build_options& o, Strategy strategy) {
-    if (o.transport == "docker") return run_build<docker_engine>(o, std::move(strategy));
-    if (o.transport == "podman") return run_build<podman_engine>(o, std::move(strategy));
+    if (o.transport == "docker") return run_build(o, std::move(strategy), make_engine<docker_engine>(o));
+    if (o.transport == "podman") return run_build(o, std::move(strategy), make_engine<podman_engine>(o));
+    if (o.transport == "remote") {
+        auto remote = make_remote(o);
+        // Images are named under the service's registry prefix unless
+        // --runtime-repo says otherwise, so the names printed are the
+        // service's names.
+        build_options named = o;
+        if (named.runtime.repo == default_runtime_repository)
+            named.runtime.repo = remote.registry_prefix(interrupt_handler::token()) + "/runtime";
+        return run_build(named, std::move(strategy), std::move(remote));
+    }
     throw error(errc::invalid_argument,
                 fmt::format("--transport {} is not available in this build of rtb (docker and podman are)", o.transport));
 }
@@ -227,9 +262,12 @@ void add_build(CLI::App& app, action& run) {
     auto o = std::make_shared<build_options>();
     auto* cmd = app.add_subcommand("build", "Build or reuse a runtime image; prints its name as the last line");
     o->runtime.add_to(cmd, false, false);
-    cmd->add_option("--transport", o->transport, "docker (the engine at DOCKER_HOST) or podman; cli and remote are planned")
+    cmd->add_option("--transport", o->transport, "docker (the engine at DOCKER_HOST), podman, or remote (a Runtime API service at --host; key in RTB_API_KEY); cli is planned")
         ->check(CLI::IsMember({"docker", "podman", "cli", "remote"}));
-    cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
+    cmd->add_option("-H,--host", o->host,
+                    "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST); for --transport remote, "
+                    "the service: http://HOST:PORT");
+    cmd->add_option("--poll-interval", o->poll_interval, "--transport remote: how often to ask for the build's status (default 30s)");
     cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
     cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");

@@ -55,6 +55,7 @@
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/transport/docker_engine.hpp"
+#include "rtb/transport/remote_api.hpp"
 #include "rtb/version.hpp"
 
 namespace rtb {
@@ -488,5 +489,10 @@ using podman_builder = basic_builder<podman_engine, engine_layer_cache, exponent
 /// source as its .dockerignore sends it; faster than OpenHands' Dirhash).
 using docker_content_builder =
     basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags, stderr_logger>;
+
+/// Builds through a remote Runtime API service (`rtb serve`, or OpenHands'
+/// build service) with OpenHands' tags and the service's layer cache.
+/// Requests are retried with backoff (429 honours Retry-After).
+using remote_builder = basic_builder<remote_api, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
 
 }  // namespace rtb

@@ -23,6 +23,7 @@
 #include "rtb/hash/tree_digest.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
+#include "rtb/context/base64_decoder.hpp"
 #include "rtb/context/base64_stream.hpp"
 #include "rtb/context/build_context.hpp"
 #include "rtb/context/byte_source.hpp"
@@ -59,6 +60,13 @@
 #include "rtb/stream/ndjson.hpp"
 #include "rtb/stream/runtime_api.hpp"
 #include "rtb/stream/summary.hpp"
+
+// The Runtime API server's pure parts (the server itself, on cpp-httplib,
+// is rtb/serve/runtime_api_server.hpp).
+#include "rtb/serve/api_keys.hpp"
+#include "rtb/serve/build_queue.hpp"
+#include "rtb/serve/context_check.hpp"
+#include "rtb/serve/rate_limiter.hpp"
 
 // Sandboxes: the spec and its checks (launch() itself, with the engine
 // transport, is rtb/sandbox/container.hpp).
