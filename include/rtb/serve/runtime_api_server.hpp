@@ -483,7 +483,9 @@ inline void runtime_api_server::work(std::stop_token stop) {
         } catch (const error& e) {
             remote_build_state state = remote_build_state::internal_error;
             std::string message = e.what();
-            if (e.value() == errc::build_failed) {
+            // The engine refusing the request (an empty or broken Dockerfile)
+            // is the build's fault too, not the service's.
+            if (e.value() == errc::build_failed || e.value() == errc::invalid_argument) {
                 state = remote_build_state::failure;
                 if (const auto& b = e.build())
                     for (const auto& line : b->log_tail) message += "\n" + line;
