@@ -144,7 +144,8 @@ BOOST_AUTO_TEST_CASE(a_503_on_submit_is_retried_with_the_body_streamed_again) {
     for (std::size_t i = 0; i < heads.size(); ++i)
         if (heads[i].starts_with("POST /build ")) sizes.push_back(bodies[i].size());
     BOOST_TEST_REQUIRE(sizes.size() == 3u);
-    BOOST_TEST((sizes[0] > 1000 && sizes[0] == sizes[1] && sizes[1] == sizes[2]), "each attempt sent the whole form");
+    BOOST_TEST((sizes[0] > 500 && sizes[0] == sizes[1] && sizes[1] == sizes[2]),
+               "each attempt sent the whole form: " << sizes[0] << " " << sizes[1] << " " << sizes[2]);
 }
 
 BOOST_AUTO_TEST_CASE(a_stalled_status_call_ends_in_a_timeout_after_the_retries) {

@@ -147,7 +147,10 @@ FINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRE
 def wait_final(server, build_id, limit=180):
     end = time.time() + limit
     while time.time() < end:
-        status, _, payload = call(server, "GET", "/build_status?build_id=" + urllib.parse.quote(build_id))
+        status, headers, payload = call(server, "GET", "/build_status?build_id=" + urllib.parse.quote(build_id))
+        if status == 429:  # a well-behaved client waits as told
+            time.sleep(int(headers.get("Retry-After", "1")))
+            continue
         if status != 200:
             return {"status": f"HTTP {status}", "error": str(payload)}
         if payload["status"] in FINAL:
@@ -389,7 +392,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.check(not engine_has(f"local/rtb-it-{run_id}/t:1") and not engine_has(f"local/rtb-it-{run_id}/e:1"),
             "neither left an image")
     # Through the client: TIMEOUT is a failed build (exit 1) naming it.
-    code, _, err = rtb(*build_args[:2], "--host", slow.url, *build_args[4:], "--template", slow_template, "--force",
+    code, _, err = rtb(*build_args[:3], "--host", slow.url, *build_args[5:], "--template", slow_template, "--force",
                        env=env)
     c.check(code == 1 and "TIMEOUT" in err, f"the client reports TIMEOUT ({code}, {err[-600:]})")
     c.equal(slow.stop(), 128 + signal.SIGTERM, "the slow server stops")

@@ -341,6 +341,12 @@ inline void runtime_api_server::handle_build(const httplib::Request& req, httpli
             }
             return true;
         });
+    // cpp-httplib refuses a declared length over the limit before our
+    // receiver sees a byte; a chunked body is counted above.
+    if (!read_ok && req.has_header("Content-Length")) {
+        const auto declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+        if (declared > opts_.max_upload) too_large = true;
+    }
     if (too_large)
         return answer_error(res, 413, fmt::format("the upload is larger than {} bytes", opts_.max_upload));
     if (!bad && read_ok) {

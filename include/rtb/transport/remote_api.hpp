@@ -160,32 +160,14 @@ public:
         const std::string id = submit(request, names, snapshot, stop);
         logger.log(log_level::info, fmt::format("remote build {} submitted to {}", id, where_));
 
-        std::optional<remote_build_state> last;
-        while (true) {
-            if (stop.stop_requested()) {
-                cancel_quietly(id);
-                throw error(errc::cancelled, fmt::format("remote build {} on {}: cancelled", id, where_));
-            }
-            if (overall.expired()) {
-                cancel_quietly(id);
-                throw error(errc::timeout, fmt::format("remote build {} on {} did not finish within {} s", id, where_,
-                                                       opts_.build_timeout.count() / 1000));
-            }
-            const auto status = poll(id, stop);
-            if (!last || *last != status.state) {
-                logger.on_event(build_event{events::log_line{fmt::format("remote build {}: {}", id, to_string(status.state))}});
-                last = status.state;
-            }
-            if (status.state == remote_build_state::success) {
-                build_result out;
-                out.image_id = status.image;
-                out.tags = names;
-                out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-                return out;
-            }
-            if (status.finished()) throw remote_build_error(status, id).with_context(fmt::format("{}", where_));
-            const auto wait = std::min(opts_.poll_interval, overall.remaining());
-            if (!interruptible_sleep(wait, stop)) continue;  // the loop top cancels
+        try {
+            return follow(id, overall, started, names, logger, stop);
+        } catch (const error& e) {
+            // A stop that landed inside a status call (or a retry's wait)
+            // ends here: the service is still asked to cancel.
+            if (e.value() != errc::cancelled || !stop.stop_requested()) throw;
+            cancel_quietly(id);
+            throw error(errc::cancelled, fmt::format("remote build {} on {}: cancelled", id, where_));
         }
     }
 
@@ -212,6 +194,37 @@ public:
     const std::string& where() const noexcept { return where_; }
 
 private:
+    /// Polls a submitted build until it ends, the deadline passes (it is
+    /// cancelled service-side) or `stop` is requested (cancelled is thrown).
+    template <class L>
+    build_result follow(const std::string& id, const deadline& overall, std::chrono::steady_clock::time_point started,
+                        const std::vector<std::string>& names, L& logger, std::stop_token stop) {
+        std::optional<remote_build_state> last;
+        while (true) {
+            if (stop.stop_requested()) throw error(errc::cancelled, "stopped");  // build() cancels it service-side
+            if (overall.expired()) {
+                cancel_quietly(id);
+                throw error(errc::timeout, fmt::format("remote build {} on {} did not finish within {} s", id, where_,
+                                                       opts_.build_timeout.count() / 1000));
+            }
+            const auto status = poll(id, stop);
+            if (!last || *last != status.state) {
+                logger.on_event(build_event{events::log_line{fmt::format("remote build {}: {}", id, to_string(status.state))}});
+                last = status.state;
+            }
+            if (status.state == remote_build_state::success) {
+                build_result out;
+                out.image_id = status.image;
+                out.tags = names;
+                out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+                return out;
+            }
+            if (status.finished()) throw remote_build_error(status, id).with_context(fmt::format("{}", where_));
+            const auto wait = std::min(opts_.poll_interval, overall.remaining());
+            if (!interruptible_sleep(wait, stop)) continue;  // the loop top cancels
+        }
+    }
+
     static http::client_options client_options(const options& o) {
         http::client_options c;
         c.connect_timeout = std::chrono::milliseconds(10'000);
