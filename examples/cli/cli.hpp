@@ -40,6 +40,7 @@ void add_prune(CLI::App& app, action& run);
 /// patterns such as "[abc]*".
 inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
 void add_events(CLI::App& app, action& run);
+void add_serve(CLI::App& app, action& run);
 
 /// `text` as rtb may print it: secrets rtb handled (known_secrets) and
 /// credential shapes masked. Errors and build output can carry what a

@@ -22,6 +22,7 @@
 #include "rtb/policy/buildx_local_cache.hpp"
 #include "rtb/policy/registry_cache.hpp"
 #include "rtb/detail/json_writer.hpp"
+#include "rtb/transport/remote_api.hpp"
 #include "runtime_options.hpp"
 #include "signals.hpp"
 
@@ -37,6 +38,7 @@ struct build_options {
     std::string build_folder;
     std::string timeout = "30m";
     std::string stall_timeout;
+    std::string poll_interval = "30s";
     std::string jobs = "2";
     // --transport cli
     std::string cli_program = "docker";
@@ -268,6 +270,24 @@ docker_cli cli_from_flags(const build_options& o) {
     return docker_cli(std::move(co));
 }
 
+/// The Runtime API client for --transport remote: --host is the service's
+/// URL, the key comes from RTB_API_KEY (never from the command line, where
+/// other users could read it).
+remote_api make_remote(const build_options& o) {
+    if (o.host.empty())
+        throw error(errc::invalid_argument, "--transport remote needs --host http://HOST:PORT (the build service)");
+    const char* key = std::getenv("RTB_API_KEY");
+    if (!key || !*key)
+        throw error(errc::invalid_argument, "RTB_API_KEY is not set: the remote build service needs an API key");
+    remote_api::options ro;
+    ro.url = o.host;
+    ro.api_key = key;
+    ro.poll_interval = parse_duration(o.poll_interval, "--poll-interval");
+    if (ro.poll_interval.count() <= 0) detail::bad_value("--poll-interval", o.poll_interval, "must be positive");
+    ro.build_timeout = parse_duration(o.timeout, "--timeout");
+    return remote_api(std::move(ro));
+}
+
 template <class Strategy>
 int run_with_transport(const build_options& o, Strategy strategy) {
     if (o.transport != "cli") {
@@ -280,14 +300,24 @@ int run_with_transport(const build_options& o, Strategy strategy) {
             if (given)
                 throw error(errc::invalid_argument,
                             fmt::format("{} is for --transport cli (BuildKit through the docker or podman client); "
-                                        "--transport {} talks to the Engine API",
+                                        "--transport {} does not run that client",
                                         flag, o.transport));
     }
     if (o.transport == "docker") return run_build(o, engine_from_flags<docker_engine>(o), std::move(strategy));
     if (o.transport == "podman") return run_build(o, engine_from_flags<podman_engine>(o), std::move(strategy));
     if (o.transport == "cli") return run_build(o, cli_from_flags(o), std::move(strategy));
+    if (o.transport == "remote") {
+        auto remote = make_remote(o);
+        // Images are named under the service's registry prefix unless
+        // --runtime-repo says otherwise, so the names printed are the
+        // service's names.
+        build_options named = o;
+        if (named.runtime.repo == default_runtime_repository)
+            named.runtime.repo = remote.registry_prefix(interrupt_handler::token()) + "/runtime";
+        return run_build(named, std::move(remote), std::move(strategy));
+    }
     throw error(errc::invalid_argument,
-                fmt::format("--transport {} is not available in this build of rtb (docker, podman and cli are)",
+                fmt::format("--transport {} is not available in this build of rtb (docker, podman, cli and remote are)",
                             o.transport));
 }
 
@@ -299,7 +329,7 @@ void add_build(CLI::App& app, action& run) {
     o->runtime.add_to(cmd, false, false);
     cmd->add_option("--transport", o->transport,
                     "docker (the Engine API at DOCKER_HOST), podman (its service), or cli (the docker/podman client "
-                    "program: BuildKit, buildx builders); remote is planned")
+                    "program: BuildKit, buildx builders), or remote (a Runtime API service at --host; key in RTB_API_KEY)")
         ->check(CLI::IsMember({"docker", "podman", "cli", "remote"}));
     cmd->add_option("--cli", o->cli_program, "--transport cli: the client, docker, podman or a path (default docker)");
     cmd->add_option("--cli-mode", o->cli_mode,
@@ -314,7 +344,11 @@ void add_build(CLI::App& app, action& run) {
                     "--cache-max-age days are pruned before the build");
     cmd->add_option("--cache-max-age", o->cache_max_age, "Days a --cache-dir file may go unused (default 7)");
     cmd->add_option("--cache-ref", o->cache_ref, "--transport cli: keep BuildKit's cache as image REF in a registry");
-    cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
+    cmd->add_option("-H,--host", o->host,
+                    "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST); for --transport remote, "
+                    "the service: http://HOST:PORT");
+    cmd->add_option("--poll-interval", o->poll_interval,
+                    "--transport remote: how often to ask for the build's status (default 30s)");
     cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
     cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");

@@ -11,6 +11,7 @@
 #include "rtb/policy/retry.hpp"
 #include "rtb/transport/docker_engine.hpp"
 #include "rtb/transport/registry.hpp"
+#include "rtb/transport/remote_api.hpp"
 #include "signals.hpp"
 
 namespace rtb::cli {
@@ -19,6 +20,7 @@ void add_exists(CLI::App& app, action& run) {
     struct options {
         std::string image;
         std::string host;
+        std::string transport = "docker";
         bool pull = false;
         bool registry = false;
         bool registry_only = false;
@@ -40,6 +42,10 @@ void add_exists(CLI::App& app, action& run) {
     one_value_each(cmd->add_option("--insecure-registry", o->insecure,
                                    "A registry (host[:port]) to reach over plain HTTP (repeatable; loopback always is)"));
     cmd->add_flag("--verbose,-v", o->verbose, "Say on stderr where the answer came from");
+    cmd->add_option("--transport", o->transport,
+                    "docker (the engine; default) or remote (a Runtime API service at --host http://HOST:PORT, "
+                    "key in RTB_API_KEY)")
+        ->check(CLI::IsMember({"docker", "remote"}));
 
     cmd->callback([o, &run] {
         run = [o] {
@@ -52,6 +58,34 @@ void add_exists(CLI::App& app, action& run) {
             registry_client::options ro;
             ro.insecure_registries = o->insecure;
             ro.on_retry = say_retry;
+
+            if (o->transport == "remote") {
+                if (o->pull || o->registry || o->registry_only)
+                    throw error(errc::invalid_argument,
+                                "--pull, --registry and --registry-only do not apply to --transport remote "
+                                "(the service has one image store)");
+                if (!o->host.starts_with("http://") && !o->host.starts_with("https://"))
+                    throw error(errc::invalid_argument,
+                                "--transport remote needs --host http://HOST:PORT (the build service)");
+                const char* key = std::getenv("RTB_API_KEY");
+                if (!key || !*key)
+                    throw error(errc::invalid_argument, "RTB_API_KEY is not set: the remote build service needs an API key");
+                remote_api::options ro;
+                ro.url = o->host;
+                ro.api_key = key;
+                remote_api service(std::move(ro));
+                const auto info = service.image_info(o->image, stop);
+                if (o->verbose) {
+                    if (info.exists)
+                        print_error(fmt::format("{}: exists on {} as {}{}{}", o->image, service.where(),
+                                                service.service_name(o->image, stop),
+                                                info.upload_time ? ", uploaded " + *info.upload_time : "",
+                                                info.image_size_bytes ? fmt::format(", {} bytes", *info.image_size_bytes) : ""));
+                    else
+                        print_error(fmt::format("{}: not on {}", o->image, service.where()));
+                }
+                return info.exists ? ok : negative;
+            }
 
             if (o->registry_only) {
                 registry_client client(ro);

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     add_run(app, run);
     add_prune(app, run);
     add_events(app, run);
+    add_serve(app, run);
 
     try {
         app.parse(argc, argv);

@@ -56,6 +56,7 @@
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/transport/docker_cli.hpp"
 #include "rtb/transport/docker_engine.hpp"
+#include "rtb/transport/remote_api.hpp"
 #include "rtb/version.hpp"
 
 namespace rtb {
@@ -497,5 +498,10 @@ using cli_builder = basic_builder<docker_cli, engine_layer_cache, exponential_ba
 /// source as its .dockerignore sends it; faster than OpenHands' Dirhash).
 using docker_content_builder =
     basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags, stderr_logger>;
+
+/// Builds through a remote Runtime API service (`rtb serve`, or OpenHands'
+/// build service) with OpenHands' tags and the service's layer cache.
+/// Requests are retried with backoff (429 honours Retry-After).
+using remote_builder = basic_builder<remote_api, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
 
 }  // namespace rtb

@@ -23,6 +23,7 @@
 #include "rtb/hash/tree_digest.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
+#include "rtb/context/base64_decoder.hpp"
 #include "rtb/context/base64_stream.hpp"
 #include "rtb/context/build_context.hpp"
 #include "rtb/context/byte_source.hpp"
@@ -39,6 +40,9 @@
 #include "rtb/tags/tag_set.hpp"
 
 #include "rtb/policy/build_cache.hpp"
+#include "rtb/policy/buildx_local_cache.hpp"
+#include "rtb/policy/known_secrets.hpp"
+#include "rtb/policy/registry_cache.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/policy/null_logger.hpp"
@@ -59,6 +63,13 @@
 #include "rtb/stream/ndjson.hpp"
 #include "rtb/stream/runtime_api.hpp"
 #include "rtb/stream/summary.hpp"
+
+// The Runtime API server's pure parts (the server itself, on cpp-httplib,
+// is rtb/serve/runtime_api_server.hpp).
+#include "rtb/serve/api_keys.hpp"
+#include "rtb/serve/build_queue.hpp"
+#include "rtb/serve/context_check.hpp"
+#include "rtb/serve/rate_limiter.hpp"
 
 // Sandboxes: the spec and its checks (launch() itself, with the engine
 // transport, is rtb/sandbox/container.hpp).

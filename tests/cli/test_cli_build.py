@@ -156,7 +156,7 @@ try:
         (["--base-image", "UPPER/Case::bad", "--source", src], "UPPER/Case::bad"),
         (["--base-image", base, "--source", os.path.join(tmp, "missing")], "missing"),
         (["--base-image", base, "--source", src, "--lock", os.path.join(tmp, "no.lock")], "no.lock"),
-        (["--base-image", base, "--source", src, "--transport", "remote"], "not available"),
+        (["--base-image", base, "--source", src, "--transport", "remote"], "RTB_API_KEY is not set"),
         (["--base-image", base, "--source", src, "-H", "unix:///nonexistent/rtb.sock"], "/nonexistent/rtb.sock"),
         (["--batch", batch_bad, "--source", src], "bad-batch.txt', line 3"),
         (["--batch", empty_batch, "--source", src], "lists no base image"),

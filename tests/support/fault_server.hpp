@@ -133,6 +133,11 @@ public:
         std::lock_guard lock(mutex_);
         return heads_;
     }
+    /// The request bodies, in the order of heads().
+    std::vector<std::string> bodies() const {
+        std::lock_guard lock(mutex_);
+        return bodies_;
+    }
 
 private:
     struct route_state {
@@ -161,8 +166,18 @@ private:
             }
         }
         if (!f) f = faults::respond(404, {}, R"({"errors":[{"code":"NOT_FOUND","message":"no route"}]})");
-        // A request with a body (token POSTs): read it, so the answer is not a reset.
-        if (const auto len = header_of(head, "Content-Length"); !len.empty()) c.read_exact(std::stoul(len));
+        // A request with a body (token POSTs, streamed uploads): read it, so
+        // the answer is not a reset; keep it (up to 4 MiB) for the test.
+        std::string body;
+        if (const auto len = header_of(head, "Content-Length"); !len.empty()) body = c.read_exact(std::stoul(len));
+        else if (header_of(head, "Transfer-Encoding") == "chunked")
+            c.read_chunked([&](std::string_view part) {
+                if (body.size() < (std::size_t{4} << 20)) body.append(part);
+            });
+        {
+            std::lock_guard lock(mutex_);
+            bodies_.push_back(std::move(body));
+        }
         const bool head_request = head.starts_with("HEAD ");
         auto full = [&](const fault& x, std::size_t length) {
             std::string s = "HTTP/1.1 " + std::to_string(x.status) + " X\r\nContent-Type: " + x.content_type +
@@ -204,6 +219,7 @@ private:
     mutable std::mutex mutex_;
     std::vector<route_state> routes_;
     std::vector<std::string> heads_;
+    std::vector<std::string> bodies_;
     fake_server server_;  // last: stopped (its threads joined) before the routes go
 };
 
