@@ -162,6 +162,35 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     run("events", "events", stream, env=env, expect=[0])
     run("events --json", "events", "--json", stream, env=env, expect=[0])
 
+    # rtb serve with the API key in its key file, and clients with the right
+    # key, a wrong one, and a build that fails on the service.
+    key_file = os.path.join(tmp, "keys")
+    with open(key_file, "w") as f:
+        f.write(f"# the team's key\n{API_KEY}\n")
+    serve = subprocess.Popen([os.environ.get("RTB", "rtb"), "serve", "--listen", "127.0.0.1:0", "--api-key-file",
+                              key_file], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    serve_port = None
+    serve_lines = []
+    for raw in serve.stdout:
+        line = raw.decode("utf-8", "replace")
+        serve_lines.append(line)
+        if "listening on http://" in line:
+            serve_port = int(line.strip().rsplit(":", 1)[1])
+            break
+    c.check(serve_port is not None, f"rtb serve started: {serve_lines}")
+    if serve_port:
+        url = f"http://127.0.0.1:{serve_port}"
+        run("remote exists", "exists", "--transport", "remote", "--host", url, "-v", base, env=env, expect=[0, 1])
+        run("remote exists, wrong key", "exists", "--transport", "remote", "--host", url, base,
+            env=dict(env, RTB_API_KEY=API_KEY[::-1]), expect=[2])
+        run("remote build", "build", "--json", "--transport", "remote", "--host", url, "--poll-interval", "50ms",
+            "--base-image", base, "--source", source, env=env, expect=[0])
+        run("remote failing build", "build", "--transport", "remote", "--host", url, "--poll-interval", "50ms",
+            "--force", "--template", failing, "--base-image", base, "--source", source, env=env, expect=[1])
+    serve.terminate()
+    rest, _ = serve.communicate(timeout=60)
+    outputs.append(("rtb serve's log", "".join(serve_lines) + rest.decode("utf-8", "replace")))
+
     # Everything printed, and every file rtb keeps, is free of every canary.
     texts = list(outputs)
     if cache_dir and os.path.isdir(cache_dir):
@@ -176,7 +205,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     for what, text in texts:
         for name, value in CANARIES.items():
             c.check(value not in text, f"{what} printed the {name}: ...{text[max(0, text.find(value) - 80):text.find(value) + 40]!r}")
-    c.check(len(outputs) >= 15, f"every command ran ({len(outputs)})")
+    c.check(len(outputs) >= 20, f"every command ran ({len(outputs)})")
 
 server.shutdown()
 c.done()

@@ -17,6 +17,7 @@
 
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/policy/known_secrets.hpp"
 #include "rtb/hash/hasher.hpp"
 
 namespace rtb::serve {
@@ -47,6 +48,7 @@ public:
             if (line.size() < min_length || line.size() > max_length)
                 throw error(errc::invalid_argument, fmt::format("{}, line {}: a key has {} to {} characters (this one {})",
                                                                 display, line_no, min_length, max_length, line.size()));
+            remember_secret(line);  // masked in every log line and error, whatever a client echoes
             k.digests_.push_back(fingerprint(line));
             k.lines_.push_back(line_no);
         }

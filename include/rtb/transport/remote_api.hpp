@@ -31,6 +31,7 @@
 #include "rtb/context/directory_context.hpp"
 #include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
+#include "rtb/policy/known_secrets.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/retry.hpp"
@@ -81,6 +82,7 @@ public:
         : opts_(std::move(o)), http_(parse_service_url(opts_.url), client_options(opts_)), where_(normalized(opts_.url)) {
         if (opts_.poll_interval.count() <= 0)
             throw error(errc::invalid_argument, "remote_api: the poll interval must be positive");
+        remember_secret(opts_.api_key);  // masked wherever a server or a log would echo it
     }
     basic_remote_api(const basic_remote_api& o)
         : opts_(o.opts_), http_(o.http_.where(), client_options(o.opts_)), where_(o.where_), prefix_(o.prefix_) {}
