@@ -218,7 +218,13 @@ private:
         };
         for (auto it = stream.begin(); it != stream.end(); ++it) {
             simdjson::ondemand::document_reference ref;
-            if ((*it).get(ref)) return line_start;  // let the line parser say what is wrong
+            if ((*it).get(ref)) {
+                // What iterate_many could not read starts inside the line just
+                // handled: that line ran on past its document (found by fuzzing).
+                if (any && it.current_index() < line_start)
+                    throw_malformed(offset + prev_start, prev_line(), "unexpected content after the JSON document", prev_line_no);
+                return line_start;  // let the line parser say what is wrong
+            }
             const std::size_t s = it.current_index();
             if (s >= len) return line_start;
             if (any && s < line_start) {  // a second document on the last one's line
@@ -248,7 +254,11 @@ private:
             }
             line_start = nl + 1;
         }
-        if (stream.truncated_bytes()) return line_start;
+        if (const auto truncated = stream.truncated_bytes()) {
+            if (any && len - truncated < line_start)
+                throw_malformed(offset + prev_start, prev_line(), "unexpected content after the JSON document", prev_line_no);
+            return line_start;
+        }
         blank_lines_until(len);
         return line_start;
     }
