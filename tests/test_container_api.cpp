@@ -11,24 +11,13 @@
 
 #include "rtb/sandbox/container_api.hpp"
 #include "rtb/sandbox/log_stream.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
+using namespace rtb::test;
 using namespace rtb::container_api;
 
 namespace {
-
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
-
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 std::string fixture(const std::string& name) {
     std::ifstream in(std::string(RTB_TEST_DATA) + "/containers/" + name, std::ios::binary);

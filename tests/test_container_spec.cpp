@@ -12,23 +12,12 @@
 
 #include "rtb/sandbox/parse.hpp"
 #include "rtb/sandbox/validate.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
+using namespace rtb::test;
 
 namespace {
-
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
-
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 /// A host where these paths exist (path -> what it resolves to).
 host_filesystem fake_host() {

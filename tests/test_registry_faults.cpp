@@ -11,25 +11,13 @@
 #include "rtb/transport/registry.hpp"
 #include "support/fault_server.hpp"
 #include "support/temp_tree.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
-
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 const std::string digest_a = "sha256:" + std::string(64, 'a');
 

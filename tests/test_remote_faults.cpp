@@ -12,24 +12,13 @@
 #include "rtb/serve/context_check.hpp"
 #include "rtb/transport/remote_api.hpp"
 #include "support/fault_server.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 struct quiet_logger {
     std::vector<std::string> lines;

@@ -7,23 +7,12 @@
 
 #include "rtb/resources.hpp"
 #include "rtb/transport/docker_api.hpp"
+#include "support/checks.hpp"
 
 using namespace rtb;
+using namespace rtb::test;
 
 namespace {
-
-template <class F>
-error error_of(F&& f) {
-    try {
-        f();
-    } catch (const error& e) {
-        return e;
-    }
-    BOOST_FAIL("no rtb::error was thrown");
-    return error(errc::io_error, "unreachable");
-}
-
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 constexpr std::int64_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 
