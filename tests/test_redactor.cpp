@@ -106,3 +106,11 @@ BOOST_AUTO_TEST_CASE(secrets_rtb_handled_are_masked_by_every_redactor_even_ones_
     remember_secret("abc");
     BOOST_TEST(later("abc") == "abc");
 }
+
+BOOST_AUTO_TEST_CASE(a_quoted_file_name_that_names_a_secret_does_not_mask_the_message) {
+    const redactor r;
+    // Found when the CLI began redacting its errors.
+    BOOST_TEST(r("cannot open '/ctx/secret': Permission denied") == "cannot open '/ctx/secret': Permission denied");
+    BOOST_TEST(r(R"({"password": "hunter2"})") == R"({"password": "***"})");
+    BOOST_TEST(r("'token': 'abc123'") == "'token': '***'");
+}

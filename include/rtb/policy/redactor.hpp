@@ -162,10 +162,19 @@ private:
             if (c == ':' && p + 2 < text.size() && text[p + 1] == '/' && text[p + 2] == '/') continue;  // a URL
             auto kend = p;
             while (kend > 0 && text[kend - 1] == ' ') --kend;
-            if (kend > 0 && (text[kend - 1] == '"' || text[kend - 1] == '\'')) --kend;
+            const bool quoted_key = kend > 0 && (text[kend - 1] == '"' || text[kend - 1] == '\'');
+            if (quoted_key) --kend;
             auto kbeg = kend;
             while (kbeg > 0 && is_key_char(text[kbeg - 1])) --kbeg;
             if (kbeg == kend || !names_secret(text.substr(kbeg, kend - kbeg))) continue;
+            if (quoted_key) {
+                // "key": "value" (JSON) only: a quoted name followed by bare
+                // words is a quoted file name in a message ('.../secret':
+                // Permission denied), not a secret.
+                auto v = p + 1;
+                while (v < text.size() && text[v] == ' ') ++v;
+                if (v >= text.size() || (text[v] != '"' && text[v] != '\'')) continue;
+            }
             const bool header = c == ':' && names_secret_header(text.substr(kbeg, kend - kbeg));
             mask_value_from(text, p + 1, header);
         }
