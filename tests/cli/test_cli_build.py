@@ -48,8 +48,13 @@ def in_container(image, *cmd):
 
 
 def our_images():
-    _, images = engine_get("/images/json")
-    return [t for img in images or [] for t in (img.get("RepoTags") or []) if repo in t or f"rtb-cli-build-base-{run_id}" in t]
+    # Podman fails a listing (500, "image not known") that races a removal.
+    for _ in range(5):
+        status, images = engine_get("/images/json")
+        if status == 200:
+            break
+    listed = images if status == 200 and isinstance(images, list) else []
+    return [t for img in listed for t in (img.get("RepoTags") or []) if repo in t or f"rtb-cli-build-base-{run_id}" in t]
 
 
 tmp = tempfile.mkdtemp(prefix="rtb-cli-build-")

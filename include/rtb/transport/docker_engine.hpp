@@ -250,7 +250,13 @@ public:
         // the first, and check them all here (for both engines).
         std::vector<std::string> sent = label_filters;
         if (is_podman_ && sent.size() > 1) sent.resize(1);
-        const auto r = short_call({"GET", docker_api::list_images_target(*api_, sent)});
+        auto r = short_call({"GET", docker_api::list_images_target(*api_, sent)});
+        // Podman fails the whole list (500, "image not known") when an image
+        // is removed while it lists; the next listing no longer sees it.
+        for (int retry = 0; retry < 5 && is_podman_ && r.status == 500 &&
+                            r.body.find("image not known") != std::string::npos;
+             ++retry)
+            r = short_call({"GET", docker_api::list_images_target(*api_, sent)});
         http::throw_for_status(r, fmt::format("listing images on {}", where_));
         simdjson::dom::parser parser;
         simdjson::dom::array list;
