@@ -19,14 +19,15 @@
 #include "rtb/serve/context_check.hpp"
 #include "rtb/serve/rate_limiter.hpp"
 #include "rtb/transport/remote_api.hpp"
+#include "support/checks.hpp"
+#include "support/mini_tar.hpp"
 
 using namespace rtb;
 using namespace rtb::serve;
+using namespace rtb::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 template <class F>
 std::string error_text(F&& f, errc expected = errc::invalid_argument) {
@@ -42,33 +43,6 @@ std::string error_text(F&& f, errc expected = errc::invalid_argument) {
 
 // ---- tar and gzip makers for hostile inputs
 
-/// One ustar header + content; `type` '0' file, '1' hard link, '2' symlink,
-/// '3' char device, '5' directory, '6' FIFO.
-std::string tar_entry(std::string_view name, char type = '0', std::string_view content = {},
-                      std::string_view link = {}, std::uint64_t declared_size = UINT64_MAX) {
-    char h[512] = {};
-    if (!name.empty()) std::copy_n(name.begin(), std::min<std::size_t>(name.size(), 100), h);
-    std::memcpy(h + 100, "0000644", 7);
-    std::memcpy(h + 108, "0000000", 7);
-    std::memcpy(h + 116, "0000000", 7);
-    const auto size = fmt::format("{:011o}", declared_size == UINT64_MAX ? content.size() : declared_size);
-    std::memcpy(h + 124, size.data(), std::min<std::size_t>(size.size(), 11));
-    std::memcpy(h + 136, "00000000000", 11);
-    h[156] = type;
-    if (!link.empty()) std::copy_n(link.begin(), std::min<std::size_t>(link.size(), 100), h + 157);
-    std::memcpy(h + 257, "ustar", 6);
-    std::memcpy(h + 263, "00", 2);
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    const auto chk = fmt::format("{:06o}", sum);
-    std::memcpy(h + 148, chk.data(), 6);
-    h[154] = '\0';
-    std::string out(h, 512);
-    out += content;
-    out.append((512 - content.size() % 512) % 512, '\0');
-    return out;
-}
 std::string tar_end() { return std::string(1024, '\0'); }
 std::string dockerfile() { return tar_entry("Dockerfile", '0', "FROM scratch\n"); }
 

@@ -1,5 +1,5 @@
-// A minimal ustar writer for tests that need a small build context (regular
-// files only), and a body reader that streams it in small pieces. The real
+// A minimal ustar writer for tests that need a small build context or a
+// hostile tar (any entry type, links, a lying size), and a body reader that streams it in small pieces. The real
 // context packer is rtb/context's.
 #pragma once
 
@@ -8,39 +8,47 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
 namespace rtb::test {
 
+/// One ustar header + content; `type` '0' file, '1' hard link, '2' symlink,
+/// '3' char device, '5' directory, '6' FIFO.
+inline std::string tar_entry(std::string_view name, char type = '0', std::string_view content = {},
+                             std::string_view link = {}, std::uint64_t declared_size = UINT64_MAX) {
+    char h[512] = {};
+    if (!name.empty()) std::copy_n(name.begin(), std::min<std::size_t>(name.size(), 100), h);
+    std::memcpy(h + 100, "0000644", 7);
+    std::memcpy(h + 108, "0000000", 7);
+    std::memcpy(h + 116, "0000000", 7);
+    const auto size = fmt::format("{:011o}", declared_size == UINT64_MAX ? content.size() : declared_size);
+    std::memcpy(h + 124, size.data(), std::min<std::size_t>(size.size(), 11));
+    std::memcpy(h + 136, "00000000000", 11);
+    h[156] = type;
+    if (!link.empty()) std::copy_n(link.begin(), std::min<std::size_t>(link.size(), 100), h + 157);
+    std::memcpy(h + 257, "ustar", 6);
+    std::memcpy(h + 263, "00", 2);
+    std::memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    const auto chk = fmt::format("{:06o}", sum);
+    std::memcpy(h + 148, chk.data(), 6);
+    h[154] = '\0';
+    std::string out(h, 512);
+    out += content;
+    out.append((512 - content.size() % 512) % 512, '\0');
+    return out;
+}
+
 /// A tar of `files` (path -> content), mode 0644, mtime 0, owner 0.
 inline std::string mini_tar(const std::map<std::string, std::string>& files) {
     std::string out;
-    for (const auto& [path, content] : files) {
-        char h[512] = {};
-        std::memcpy(h, path.data(), std::min<std::size_t>(path.size(), 99));
-        std::memcpy(h + 100, "0000644", 7);
-        std::memcpy(h + 108, "0000000", 7);
-        std::memcpy(h + 116, "0000000", 7);
-        const auto size = fmt::format("{:011o}", content.size());
-        std::memcpy(h + 124, size.data(), 11);
-        std::memcpy(h + 136, "00000000000", 11);
-        h[156] = '0';
-        std::memcpy(h + 257, "ustar", 6);
-        std::memcpy(h + 263, "00", 2);
-        std::memset(h + 148, ' ', 8);
-        unsigned sum = 0;
-        for (unsigned char c : h) sum += c;
-        const auto chk = fmt::format("{:06o}", sum);
-        std::memcpy(h + 148, chk.data(), 6);
-        h[154] = '\0';
-        h[155] = ' ';
-        out.append(h, 512);
-        out += content;
-        out.append((512 - content.size() % 512) % 512, '\0');
-    }
+    for (const auto& [path, content] : files) out += tar_entry(path, '0', content);
     out.append(1024, '\0');
     return out;
 }
