@@ -26,6 +26,7 @@
 #include "rtb/sandbox/container.hpp"
 #include "support/checks.hpp"
 #include "support/temp_tree.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -97,12 +98,22 @@ struct runtime_tree {
                               std::filesystem::copy_options::recursive);
         std::filesystem::copy_file(std::filesystem::path(RTB_SOURCE_ROOT) / "examples/runtime/deps.lock", lock);
     }
+    std::int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+
     ~runtime_tree() {
         try {
             auto e = env().engine_client();
             for (const auto& img : e.images())
                 for (const auto& name : img.repo_tags)
                     if (name.find(env().repo) != std::string::npos) e.remove(image_ref::parse(name), true);
+            // A forced rebuild on Podman leaves the image it replaced without
+            // tags (the same inputs give a new image id there): rtb-built,
+            // untagged and made during this test (tests run alone) is ours.
+            for (const auto& img : e.images({image_labels::source_tag}))
+                if (img.created + 1 >= started &&
+                    std::ranges::all_of(img.repo_tags, [](const std::string& n) { return n.starts_with("<none>"); }))
+                    e.remove(image_ref::parse(img.id), true);
         } catch (...) {
         }
     }

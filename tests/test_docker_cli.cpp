@@ -10,6 +10,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include <dirent.h>
@@ -22,6 +25,7 @@
 #include "rtb/transport/docker_cli.hpp"
 #include "support/checks.hpp"
 #include "support/temp_tree.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -78,12 +82,30 @@ struct collecting_logger {
 };
 
 /// Removes the images a test made, whatever happens to it.
+/// Ids of the engine's dangling images (untagged, nothing built on them).
+std::set<std::string> dangling_images() {
+    const auto r = detail::run_program({t().program, "images", "-q", "--no-trunc", "--filter", "dangling=true"});
+    if (r.exit_code != 0) throw std::runtime_error("listing dangling images failed: " + r.err);
+    std::set<std::string> out;
+    std::istringstream lines(r.out);
+    for (std::string id; std::getline(lines, id);)
+        if (!id.empty()) out.insert(id);
+    return out;
+}
+
+/// Removes the test's images at the end, and the dangling images the test
+/// made: a failed or stopped build leaves the steps it finished as the
+/// engine's build cache (the legacy builder and Podman; `docker build` does
+/// the same). Tests run alone, so what appeared is this test's.
 struct cleanup {
     std::vector<std::string> names;
+    std::set<std::string> dangling_before = dangling_images();
     ~cleanup() {
         try {
             auto c = t().make();
             for (const auto& n : names) c.remove(image_ref::parse(n), true);
+            for (const auto& id : dangling_images())
+                if (!dangling_before.count(id)) (void)detail::run_program({t().program, "rmi", "-f", id});
         } catch (...) {
         }
     }

@@ -11,6 +11,7 @@
 #include "support/fault_server.hpp"
 #include "support/temp_tree.hpp"
 #include "support/checks.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;

@@ -344,16 +344,15 @@ BOOST_AUTO_TEST_CASE(batches_and_line_counts_cover_blank_lines_and_crlf) {
     BOOST_TEST(r.lines() == 150u);
 }
 
-BOOST_AUTO_TEST_CASE(the_one_documented_difference_of_whole_chunk_parsing) {
-    // A multi-line document whose first line ends in '}' may reach the handler
-    // before the error when parsed with its chunk; line by line it never does.
-    // Either way the error names its first line.
+BOOST_AUTO_TEST_CASE(a_document_spread_over_lines_fails_the_same_way_in_a_batch_and_line_by_line) {
+    // Its first line ends in '}', so a batch could take it for a whole
+    // document; the batch's brace matching says it runs on, so the line
+    // parser decides, and the error is the same however the stream arrives
+    // (this used to be the one documented difference; found by fuzzing).
     const auto before = many_lines(20);
     const std::string data = before + "{\"w\":{}\n,\"v\":\"spread\"}\n" + many_lines(20);
     const auto by_line = message_of(data, 1);
     const auto batched = message_of(data, data.size());
     BOOST_TEST(contains(by_line, "malformed JSON in line 21 at byte " + std::to_string(before.size())), by_line);
-    BOOST_TEST(contains(batched, "malformed JSON in line 21 at byte " + std::to_string(before.size()) +
-                                     ": a JSON document spread over several lines"),
-               batched);
+    BOOST_TEST(batched == by_line);
 }

@@ -15,6 +15,7 @@
 #include "support/registry_process.hpp"
 #include "support/temp_tree.hpp"
 #include "support/checks.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -69,6 +70,12 @@ const open_registry& open() {
     static const open_registry instance;
     return instance;
 }
+// Pushed before the first test case: the pusher's connection stays open for
+// the whole run, and is not any one case's leak (support/fd_leak_check.hpp).
+struct push_to_the_open_registry_first {
+    push_to_the_open_registry_first() { open(); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(push_to_the_open_registry_first);
 
 }  // namespace
 

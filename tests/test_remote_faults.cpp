@@ -13,6 +13,7 @@
 #include "rtb/transport/remote_api.hpp"
 #include "support/fault_server.hpp"
 #include "support/checks.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;

@@ -21,6 +21,7 @@
 #include "support/mini_tar.hpp"
 #include "support/temp_tree.hpp"
 #include "support/checks.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::test;

@@ -196,6 +196,26 @@ BOOST_AUTO_TEST_CASE(garbage_truncated_and_empty_inputs_are_refused) {
     BOOST_TEST(contains(rejection(tar_end()), "no Dockerfile"));
 }
 
+BOOST_AUTO_TEST_CASE(a_failing_destination_is_the_error_and_a_refused_context_writes_no_trailer) {
+    // The sink's own error comes back (not a libarchive one), having crossed
+    // no C frame.
+    memory_source in(dockerfile() + tar_end());
+    const auto e = error_text([&] {
+        check_context(in, [](std::string_view) { throw rtb::error(rtb::errc::io_error, "disk full at /srv/ctx"); });
+    }, rtb::errc::io_error);
+    BOOST_TEST(e == "disk full at /srv/ctx");
+    // A refused context: what reached the sink before the refusal stays all
+    // there is (the writer is freed while the error unwinds, and its state
+    // with it; the fuzzer found the state freed first).
+    std::string written;
+    memory_source bad(dockerfile() + tar_entry("dev", '3', "") + tar_end());
+    BOOST_CHECK_THROW(check_context(bad, [&](std::string_view b) { written.append(b); }), rtb::error);
+    // The Dockerfile's header and contents ("FROM scratch\n"); no padding or
+    // end-of-archive blocks, so the partial tar never reads as a complete one.
+    BOOST_TEST(written.size() == 512u + 13u);
+    BOOST_TEST(written.starts_with("Dockerfile"));
+}
+
 BOOST_AUTO_TEST_CASE(context_paths_and_links_are_judged_lexically) {
     BOOST_TEST(context_relative_path("./a//b/").value() == "a/b");
     BOOST_TEST(context_relative_path(".").value() == "");

@@ -13,6 +13,7 @@
 
 #include "rtb/detail/streaming_process.hpp"
 #include "support/checks.hpp"
+#include "support/fd_leak_check.hpp"
 
 using namespace rtb;
 using namespace rtb::detail;

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from support import Checks, engine_call, need, rtb  # noqa: E402
@@ -57,6 +59,7 @@ def our_images():
     return [t for img in listed for t in (img.get("RepoTags") or []) if repo in t or f"rtb-cli-build-base-{run_id}" in t]
 
 
+started = int(time.time())
 tmp = tempfile.mkdtemp(prefix="rtb-cli-build-")
 env = dict(os.environ, RTB_CACHE_DIR=os.path.join(tmp, "cache"))
 try:
@@ -215,6 +218,14 @@ try:
 finally:
     for name in our_images():
         engine_call(host, "DELETE", f"/images/{name}?force=1")
+    # --force on Podman leaves the image it replaced untagged (the same
+    # inputs give a new image id there): rtb-built, dangling and made during
+    # this test (integration tests run alone) is ours.
+    dangling = urllib.parse.quote(json.dumps({"dangling": ["true"], "label": ["rtb.source-tag"]}))
+    status, images = engine_get(f"/images/json?filters={dangling}")
+    for img in images if status == 200 and isinstance(images, list) else []:
+        if img.get("Created", 0) + 1 >= started:
+            engine_call(host, "DELETE", f"/images/{img['Id']}?force=1")
     shutil.rmtree(tmp, ignore_errors=True)
 c.check(our_images() == [], "the test's images are removed")
 c.done()

@@ -182,7 +182,10 @@ public:
         return snapshot_;
     }
 
-    const std::vector<context_entry>& entries() const { return snapshot()->entries; }
+    const std::vector<context_entry>& entries() const& { return snapshot()->entries; }
+    /// On a temporary, a copy: `for (auto& e : directory_context(dir).entries())`
+    /// would otherwise walk a vector freed with the temporary (found by ASan).
+    std::vector<context_entry> entries() && { return snapshot()->entries; }
 
     /// Writes the context out as a folder `dir` (created if missing; must be
     /// empty), with the modes the tar would carry (0644/0755 files, 0755

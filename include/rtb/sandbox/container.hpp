@@ -6,6 +6,7 @@
 // unless it was detached or the spec keeps it alive.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -145,6 +146,7 @@ public:
     void logs(const output_sink& sink, log_options o, std::stop_token stop = {}) {
         auto& s = need();
         if (o.follow && !s.podman && !s.tty) return follow_with_catch_up(sink, o, stop);
+        if (o.follow && s.podman) return follow_until_exit(sink, o, stop);
         mux_decoder decoder(s.tty);
         http::request r{"GET", container_api::logs_target(s.api, s.id, o.follow, o.stdout_stream, o.stderr_stream, o.tail)};
         r.timeout = o.follow ? std::chrono::milliseconds(0) : s.request_timeout;
@@ -271,6 +273,55 @@ private:
     /// of those stamped the same nanosecond, the ones not yet passed on.
     /// (Podman 4.3 stamps whole seconds only, and needs no catch-up: its
     /// follower has not been seen to miss an entry.)
+    /// How long a followed Podman log stream may stay open once the container
+    /// has exited.
+    static constexpr std::chrono::seconds podman_log_drain{5};
+
+    // Podman 4.3 now and then keeps a followed log stream open after the
+    // container has exited (a test's follow once never returned). So the
+    // exit is watched on a second connection; once the engine reports it,
+    // the stream has podman_log_drain to end by itself, then it is ended
+    // and what arrived is the whole log. A watch that fails sets no bound.
+    // (For a started container: a created one counts as not running.)
+    void follow_until_exit(const output_sink& sink, const log_options& o, std::stop_token stop) {
+        auto& s = need();
+        std::stop_source ended;  // the user's stop, or the drain period over
+        std::stop_callback forward(stop, [&] { ended.request_stop(); });
+        std::atomic<bool> drained{false};
+        std::jthread exit_bound([&ended, &drained, ep = s.endpoint, ho = s.http_options,
+                                 target = container_api::wait_target(s.api, s.id, container_api::wait_condition::not_running)](
+                                    std::stop_token self) {
+            try {
+                http::client c(ep, ho);
+                http::request r{"POST", target};
+                r.timeout = std::chrono::milliseconds(0);
+                const auto resp = c.send(r, self);
+                if (resp.status >= 300 && !detail::sandbox::container_gone(resp)) return;
+            } catch (const error&) {
+                return;
+            }
+            std::mutex m;
+            std::condition_variable_any never;
+            std::unique_lock lock(m);
+            if (never.wait_for(lock, self, podman_log_drain, [] { return false; }) || self.stop_requested()) return;
+            drained = true;
+            ended.request_stop();
+        });
+        mux_decoder decoder(s.tty);
+        http::request r{"GET", container_api::logs_target(s.api, s.id, true, o.stdout_stream, o.stderr_stream, o.tail)};
+        r.timeout = std::chrono::milliseconds(0);
+        r.on_data = [&](std::string_view chunk) { decoder.feed(chunk, sink); };
+        http::response resp;
+        try {
+            resp = s.client.send(r, ended.get_token());
+        } catch (const error& e) {
+            if (e.value() != errc::cancelled || !drained || stop.stop_requested()) throw;
+            return;  // the container exited and its stream did not end: what arrived is its log
+        }
+        http::throw_for_status(resp, fmt::format("reading the logs of container {} on {}", s.id, s.where));
+        decoder.finish();
+    }
+
     void follow_with_catch_up(const output_sink& sink, const log_options& o, std::stop_token stop) {
         auto& s = need();
         const auto what = fmt::format("reading the logs of container {} on {}", s.id, s.where);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <functional>
 #include <memory>
@@ -241,16 +242,33 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
     detail::inflating_reader<S> reader(input, limits.max_bytes);
     context_summary summary;
 
-    std::unique_ptr<struct archive, detail::archive_read_deleter> in(archive_read_new());
-    std::unique_ptr<struct archive, detail::archive_write_deleter> w(archive_write_new());
-    if (!in || !w) throw error(errc::io_error, "libarchive: out of memory");
-    archive_read_support_format_tar(in.get());
-    archive_read_support_filter_none(in.get());
-
+    // The callbacks' states outlive the archives (declared first, destroyed
+    // last): freeing a writer flushes through its callback, also while an
+    // exception unwinds.
     struct read_state {
         detail::inflating_reader<S>* reader;
         std::string_view last;
     } rs{&reader, {}};
+    struct write_state {
+        const byte_sink* out;
+        std::exception_ptr failure;  // the sink's, rethrown once libarchive returns
+        bool discard = false;        // a refused context: its tar's trailer goes nowhere
+    } ws{&out, {}};
+    std::unique_ptr<struct archive, detail::archive_read_deleter> in(archive_read_new());
+    std::unique_ptr<struct archive, detail::archive_write_deleter> w(archive_write_new());
+    if (!in || !w) throw error(errc::io_error, "libarchive: out of memory");
+    struct discard_on_unwind {
+        write_state& state;
+        int pending = std::uncaught_exceptions();
+        ~discard_on_unwind() {
+            if (std::uncaught_exceptions() > pending) state.discard = true;
+        }
+    } discard_guard{ws};
+    archive_read_support_format_tar(in.get());
+    archive_read_support_filter_none(in.get());
+
+    // No exception may cross libarchive's C frames: each callback catches and
+    // reports failure, and the error is thrown again on our side.
     auto read_cb = [](struct archive* a, void* self, const void** buffer) -> la_ssize_t {
         auto* st = static_cast<read_state*>(self);
         try {
@@ -258,6 +276,10 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         } catch (const error& e) {
             st->reader->failure = e;
             archive_set_error(a, EINVAL, "%s", e.what());
+            return -1;
+        } catch (const std::exception& e) {
+            st->reader->failure = error(errc::io_error, e.what());
+            archive_set_error(a, EIO, "%s", e.what());
             return -1;
         }
         *buffer = st->last.data();
@@ -275,17 +297,32 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
     };
     if (archive_read_open(in.get(), &rs, nullptr, read_cb, nullptr) != ARCHIVE_OK) fail_read("cannot read it as a tar archive");
 
-    struct write_state {
-        const byte_sink* out;
-    } ws{&out};
     auto write_cb = [](struct archive*, void* self, const void* data, std::size_t n) -> la_ssize_t {
-        static_cast<write_state*>(self)->out->operator()(std::string_view(static_cast<const char*>(data), n));
+        auto* st = static_cast<write_state*>(self);
+        if (st->discard) return static_cast<la_ssize_t>(n);
+        try {
+            st->out->operator()(std::string_view(static_cast<const char*>(data), n));
+        } catch (...) {
+            // Reported as written: a failed write would leave libarchive in
+            // its fatal state, where freeing the writer leaks its buffers
+            // (found by LSan). The error is thrown once libarchive returns.
+            st->failure = std::current_exception();
+            st->discard = true;
+        }
         return static_cast<la_ssize_t>(n);
+    };
+    auto fail_write = [&](std::string_view doing) -> void {
+        if (ws.failure) std::rethrow_exception(ws.failure);
+        const char* m = archive_error_string(w.get());
+        throw error(errc::io_error, fmt::format("{}: {}: {}", what, doing, m ? m : "libarchive failed"));
+    };
+    auto check_sink = [&] {
+        if (ws.failure) std::rethrow_exception(ws.failure);
     };
     archive_write_set_format_pax_restricted(w.get());
     archive_write_set_bytes_per_block(w.get(), 0);
     if (archive_write_open2(w.get(), &ws, nullptr, write_cb, nullptr, nullptr) != ARCHIVE_OK)
-        throw error(errc::io_error, "libarchive: cannot start the clean tar");
+        fail_write("cannot start the clean tar");
 
     std::set<std::string, std::less<>> files;  // regular files seen: hard link targets
     bool has_dockerfile = false;
@@ -346,15 +383,16 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
             fail(fmt::format("{} is a device, FIFO or socket; a context holds files, directories and links only", where));
         }
         archive_entry_set_size(clean.get(), size);
-        if (archive_write_header(w.get(), clean.get()) < ARCHIVE_WARN)
-            throw error(errc::io_error, fmt::format("{}: cannot write {}: {}", what, where, archive_error_string(w.get())));
+        if (archive_write_header(w.get(), clean.get()) < ARCHIVE_WARN) fail_write(fmt::format("cannot write {}", where));
+        check_sink();
         std::int64_t copied = 0;
         while (size > 0) {
             const auto n = archive_read_data(in.get(), buffer.data(), buffer.size());
             if (n < 0) fail_read(fmt::format("{} (its contents)", where));
             if (n == 0) break;
             if (archive_write_data(w.get(), buffer.data(), static_cast<std::size_t>(n)) != n)
-                throw error(errc::io_error, fmt::format("{}: cannot write {}", what, where));
+                fail_write(fmt::format("cannot write {}", where));
+            check_sink();
             copied += n;
         }
         if (copied != size) fail(fmt::format("{} is truncated ({} of {} bytes)", where, copied, size));
@@ -362,8 +400,8 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         ++summary.entries;
     }
     if (!has_dockerfile) fail("there is no Dockerfile at the top of the context");
-    if (archive_write_close(w.get()) != ARCHIVE_OK)
-        throw error(errc::io_error, fmt::format("{}: cannot finish the clean tar", what));
+    if (archive_write_close(w.get()) != ARCHIVE_OK) fail_write("cannot finish the clean tar");
+    check_sink();
     summary.tar_bytes = reader.produced();
     return summary;
 }

@@ -139,6 +139,8 @@ private:
     }
 
     simdjson::error_code on_document(simdjson::ondemand::document& doc) {
+        const char* start = nullptr;
+        if (doc.current_location().get(start)) start = nullptr;
         object root;
         if (auto e = doc.get_object().get(root)) return e;
 
@@ -215,6 +217,7 @@ private:
             }
             if (e) return e;
         }
+        if (!ndjson_reader::ends_its_line(doc, start)) return simdjson::TRAILING_CONTENT;
 
         if (has_stream) {
             text_.push(stream, [this](std::string_view line) { on_text_line(line); });

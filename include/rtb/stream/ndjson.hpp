@@ -50,12 +50,30 @@ struct ndjson_options {
 ///   line, its number and an excerpt. They are sticky: after one, feed() and
 ///   finish() throw it again. Values of fields a handler does not read are
 ///   checked for structure only (On-Demand), not parsed.
-/// - One difference from strict line-by-line parsing remains, for input that
-///   is not NDJSON at all: a JSON document spread over several lines, whose
-///   first line happens to end in '}', may reach the handler before the
-///   error for its first line is raised.
+/// - Results and errors do not depend on how the stream is chunked: a line
+///   reaches the handler only if it holds exactly one document, whichever
+///   way it was parsed (checked by the engine_stream fuzz target).
 class ndjson_reader {
 public:
+    /// For a handler that has read its document's root value: whether nothing
+    /// but blanks follows it on its line (the next token, if any, is on a
+    /// later line). `start` is where the document began: the handler takes
+    /// doc.current_location() before reading. Found by fuzzing: a line whose
+    /// root object On-Demand saw end early had its events emitted before the
+    /// trailing bytes refused it, so what a stream produced depended on how
+    /// it was chunked.
+    static bool ends_its_line(simdjson::ondemand::document& doc, const char* start) noexcept {
+        const char* next = nullptr;
+        if (!start || doc.current_location().get(next)) return true;  // nothing follows
+        for (const char* p = next; p > start;) {
+            const char c = *--p;  // back from the next token to the root value's last byte
+            if (c == '\n') return true;
+            if (c != ' ' && c != '\t' && c != '\r') return false;
+        }
+        return false;  // the next token is where the document began: it was not read
+    }
+
+
     explicit ndjson_reader(ndjson_options options = {}) : options_(std::move(options)) {
 #ifdef SIMDJSON_THREADS_ENABLED
         batch_parser_.threaded = false;  // batches are one chunk; a thread would only add cost
@@ -66,7 +84,10 @@ public:
     /// `on_document(simdjson::ondemand::document&)`, which returns a
     /// simdjson::error_code (SUCCESS to go on) and must read the document's
     /// root object to its end. A handler that returns an error must not have
-    /// emitted anything for that document. Exceptions from the handler propagate.
+    /// emitted anything for that document, so before acting on what it read
+    /// it asks ends_its_line(doc): a malformed value On-Demand skipped can end
+    /// the root object early, and the rest of the line is then found only
+    /// after the handler returns. Exceptions from the handler propagate.
     template <class Handler>
     void feed(std::string_view chunk, Handler&& on_document) {
         failure_.run([&] { feed_impl(chunk, on_document); });
@@ -239,6 +260,11 @@ private:
             while (e > s && blank(data[e - 1])) --e;
             // one object on its own line, or the line parser decides
             if (data[s] != '{' || data[e - 1] != '}') return line_start;
+            // The object's end as the batch's structural index matches its
+            // braces: if that is not the line's end, the line runs on past
+            // its document (or the batch reads the line's structure another
+            // way): the line parser decides, before the handler sees anything.
+            if (s + it.source().size() != e) return line_start;
             prev_line_no = ++line_no_;
             prev_start = line_start;
             prev_nl = nl;
@@ -295,6 +321,8 @@ private:
         if (!error && !detail::ondemand_access::at_end(doc)) {
             throw_malformed(start, {data, len}, "unexpected content after the JSON document");
         }
+        if (error == simdjson::TRAILING_CONTENT)  // (a handler's ends_its_line())
+            throw_malformed(start, {data, len}, "unexpected content after the JSON document");
         if (error) throw_malformed(start, {data, len}, simdjson::error_message(error));
         if (len > (std::size_t{1} << 20)) {  // give the memory of an unusually long line back
             parser_ = simdjson::ondemand::parser{};

@@ -187,10 +187,11 @@ public:
     build_result build(const build_request& req, L& logger, std::stop_token stop = {}) {
         const auto& caps = capabilities();
         const auto started = std::chrono::steady_clock::now();
-        temp_file iid;
+        scratch_folder iid;
         cli_build_settings settings{opts_.global_args, opts_.builder, opts_.load, opts_.extra_build_args};
         auto inv = build_invocation(req, caps, settings, iid.path);  // validates before anything runs
         inv.environment.insert(inv.environment.begin(), opts_.environment.begin(), opts_.environment.end());
+        inv.environment.push_back("TMPDIR=" + iid.dir);
 
         auto snapshot = req.context;
         if (!snapshot) {
@@ -282,20 +283,26 @@ private:
         std::string output;  ///< stdout and stderr merged, at most 1 MiB
     };
 
-    /// A file name for --iidfile in TMPDIR, removed on every exit path.
-    struct temp_file {
-        std::string path;
-        temp_file() {
-            const char* dir = std::getenv("TMPDIR");
-            std::string tmpl = fmt::format("{}/rtb-iid-XXXXXX", dir && *dir ? dir : "/tmp");
-            const int fd = ::mkstemp(tmpl.data());
-            if (fd < 0) detail::throw_io("create a temporary file in", dir && *dir ? dir : "/tmp");
-            ::close(fd);
-            path = std::move(tmpl);
+    /// A folder of the build's own under TMPDIR, removed on every exit path
+    /// with whatever is in it: it holds the --iidfile, and the client runs
+    /// with it as its TMPDIR, so what a client leaves behind when it is
+    /// stopped goes too (Podman 4.3 stopped mid-build leaves buildah* folders).
+    struct scratch_folder {
+        std::string dir;
+        std::string path;  ///< the --iidfile
+        scratch_folder() {
+            const char* parent = std::getenv("TMPDIR");
+            std::string tmpl = fmt::format("{}/rtb-cli-XXXXXX", parent && *parent ? parent : "/tmp");
+            if (!::mkdtemp(tmpl.data())) detail::throw_io("create a temporary folder in", parent && *parent ? parent : "/tmp");
+            dir = std::move(tmpl);
+            path = dir + "/iid";
         }
-        temp_file(const temp_file&) = delete;
-        temp_file& operator=(const temp_file&) = delete;
-        ~temp_file() { ::unlink(path.c_str()); }
+        scratch_folder(const scratch_folder&) = delete;
+        scratch_folder& operator=(const scratch_folder&) = delete;
+        ~scratch_folder() {
+            std::error_code ignored;
+            std::filesystem::remove_all(dir, ignored);
+        }
         /// The id the client wrote: "sha256:<hex>" (Podman writes the bare hex).
         std::string read_id() const {
             std::ifstream in(path, std::ios::binary);
