@@ -5,6 +5,7 @@ a failing command keeps its own exit status."""
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
 from support import Checks, engine_call, need  # noqa: E402
@@ -46,6 +47,14 @@ for what in ("process", "sleep 300", "left-behind", "container left on docker", 
     c.check(what in err, f"the report names {what!r}: {err}")
 _, body = engine_call(docker, "GET", "/containers/json?all=1")
 c.check(b"rtb-leak-check-probe" not in body, "the leaked container was removed")
-pids = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout.split()
-c.equal(pids, [], "the leaked process was killed")
+def live_sleepers():
+    # (a SIGKILLed process is gone a moment later, as a zombie until reaped)
+    out = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split(None, 1)[-1] == "sleep 300" and not line.startswith("Z")]
+
+
+deadline = time.monotonic() + 10
+while live_sleepers() and time.monotonic() < deadline:
+    time.sleep(0.1)
+c.equal(live_sleepers(), [], "the leaked process was killed")
 c.done()
