@@ -266,13 +266,6 @@ public:
     }
 
 private:
-    /// dockerd 20.10's follower can end at the container's exit before the
-    /// last entries reach it (seen in 4 of 10 runs: the final line missing).
-    /// So follow with timestamps, then read what came at or after the last
-    /// entry seen and pass on only what is new: entries later than it, and
-    /// of those stamped the same nanosecond, the ones not yet passed on.
-    /// (Podman 4.3 stamps whole seconds only, and needs no catch-up: its
-    /// follower has not been seen to miss an entry.)
     /// How long a followed Podman log stream may stay open once the container
     /// has exited.
     static constexpr std::chrono::seconds podman_log_drain{5};
@@ -322,6 +315,13 @@ private:
         decoder.finish();
     }
 
+    /// dockerd 20.10's follower can end at the container's exit before the
+    /// last entries reach it (seen in 4 of 10 runs: the final line missing).
+    /// So follow with timestamps, then read what came at or after the last
+    /// entry seen and pass on only what is new: entries later than it, and
+    /// of those stamped the same nanosecond, the ones not yet passed on.
+    /// (Podman 4.3 stamps whole seconds only, and needs no catch-up: its
+    /// follower has not been seen to miss an entry.)
     void follow_with_catch_up(const output_sink& sink, const log_options& o, std::stop_token stop) {
         auto& s = need();
         const auto what = fmt::format("reading the logs of container {} on {}", s.id, s.where);

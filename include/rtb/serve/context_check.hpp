@@ -311,13 +311,13 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         }
         return static_cast<la_ssize_t>(n);
     };
-    auto fail_write = [&](std::string_view doing) -> void {
-        if (ws.failure) std::rethrow_exception(ws.failure);
-        const char* m = archive_error_string(w.get());
-        throw error(errc::io_error, fmt::format("{}: {}: {}", what, doing, m ? m : "libarchive failed"));
-    };
     auto check_sink = [&] {
         if (ws.failure) std::rethrow_exception(ws.failure);
+    };
+    auto fail_write = [&](std::string_view doing) -> void {
+        check_sink();
+        const char* m = archive_error_string(w.get());
+        throw error(errc::io_error, fmt::format("{}: {}: {}", what, doing, m ? m : "libarchive failed"));
     };
     archive_write_set_format_pax_restricted(w.get());
     archive_write_set_bytes_per_block(w.get(), 0);

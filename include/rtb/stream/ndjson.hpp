@@ -73,7 +73,6 @@ public:
         return false;  // the next token is where the document began: it was not read
     }
 
-
     explicit ndjson_reader(ndjson_options options = {}) : options_(std::move(options)) {
 #ifdef SIMDJSON_THREADS_ENABLED
         batch_parser_.threaded = false;  // batches are one chunk; a thread would only add cost
