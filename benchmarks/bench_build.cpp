@@ -10,7 +10,7 @@
 //   RTB_BENCH_TREES="name=dir[,name=dir]"   source trees (absolute paths)
 //   RTB_BENCH_LOCKS="file[:file]"           lock files, in order
 //   RTB_BENCH_REPO                           the runtime repository
-//   RTB_BASE_IMAGE, RTB_DOCKER_HOST          from scripts/engines
+//   RTB_TEST_BASE_IMAGE, RTB_DOCKER_HOST          from scripts/engines
 //   RTB_CACHE_DIR                            where the stat caches live (shared with `rtb build`)
 #include <benchmark/benchmark.h>
 
@@ -68,7 +68,7 @@ rtb::openhands_tags strategy() { return rtb::openhands_tags({.enable_browser = t
 /// The spec `rtb build --base-image B --source DIR --lock ... --runtime-repo R` builds.
 rtb::runtime_spec spec_for(const fs::path& dir) {
     rtb::runtime_spec s;
-    s.base_image = need_env("RTB_BASE_IMAGE");
+    s.base_image = need_env("RTB_TEST_BASE_IMAGE");
     s.source_dir = dir;
     for (const auto& l : split(need_env("RTB_BENCH_LOCKS"), ':')) s.lock_files.emplace_back(l);
     s.runtime_version = rtb::version_string;  // rtb build's default --oh-version

@@ -95,7 +95,7 @@ int main(int argc, char** argv) try {
     const std::string program = argv[1];
     const int pairs = argc > 2 ? std::stoi(argv[2]) : 10;
     const int lines = argc > 3 ? std::stoi(argv[3]) : 10000;
-    const char* base = std::getenv("RTB_BASE_IMAGE");
+    const char* base = std::getenv("RTB_TEST_BASE_IMAGE");
 
     char dir_template[] = "/tmp/rtb-bench-cli-XXXXXX";
     if (!::mkdtemp(dir_template)) throw std::runtime_error("mkdtemp");

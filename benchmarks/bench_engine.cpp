@@ -52,7 +52,7 @@ void run(const std::vector<std::string>& argv) {
 /// One client, its connection kept: how a builder asks.
 void image_exists_rtb(benchmark::State& state, const char* host_var) {
     auto e = engine_at(need_env(host_var));
-    const auto ref = rtb::image_ref::parse(need_env("RTB_BASE_IMAGE"));
+    const auto ref = rtb::image_ref::parse(need_env("RTB_TEST_BASE_IMAGE"));
     e.info();
     for (auto _ : state)
         if (!e.image_exists(ref, rtb::lookup::local)) state.SkipWithError("the base image is missing");
@@ -61,7 +61,7 @@ void image_exists_rtb(benchmark::State& state, const char* host_var) {
 /// A new client per question: connect, ping, /version, inspect.
 void image_exists_rtb_new_client(benchmark::State& state, const char* host_var) {
     const auto host = need_env(host_var);
-    const auto ref = rtb::image_ref::parse(need_env("RTB_BASE_IMAGE"));
+    const auto ref = rtb::image_ref::parse(need_env("RTB_TEST_BASE_IMAGE"));
     for (auto _ : state) {
         auto e = engine_at(host);
         if (!e.image_exists(ref, rtb::lookup::local)) state.SkipWithError("the base image is missing");
@@ -70,13 +70,13 @@ void image_exists_rtb_new_client(benchmark::State& state, const char* host_var) 
 
 void docker_image_inspect(benchmark::State& state) {
     const std::vector<std::string> argv = {"/usr/bin/docker", "-H", need_env("RTB_DOCKER_HOST"), "image", "inspect",
-                                           need_env("RTB_BASE_IMAGE")};
+                                           need_env("RTB_TEST_BASE_IMAGE")};
     for (auto _ : state) run(argv);
 }
 
 void podman_image_inspect(benchmark::State& state) {
     // the podman CLI reads the same storage the service uses (CONTAINERS_* from scripts/engines)
-    const std::vector<std::string> argv = {"/usr/bin/podman", "image", "inspect", need_env("RTB_BASE_IMAGE")};
+    const std::vector<std::string> argv = {"/usr/bin/podman", "image", "inspect", need_env("RTB_TEST_BASE_IMAGE")};
     for (auto _ : state) run(argv);
 }
 

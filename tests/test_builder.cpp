@@ -3,13 +3,16 @@
 // labels checked by inspecting the images; concurrent builds of one tag
 // building once, in one builder and across builders (the lock file);
 // dry runs; build folders; a failed build tagging nothing; prune keeping what
-// it must. A missing engine fails the run; nothing is skipped.
+// it must; hooks (order, data, labels, veto, on-error tail); the storage
+// check before a build; bytes sent and cache hits. A missing engine fails the run; nothing is skipped.
 #define BOOST_TEST_MODULE builder
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "rtb/builder.hpp"
 #include "rtb/policy/no_retry.hpp"
@@ -69,7 +73,7 @@ using test_builder = basic_builder<docker_engine, engine_layer_cache, no_retry, 
 struct fixture_env {
     std::string engine = need_env("RTB_TEST_ENGINE");
     std::string host = need_env(engine == "podman" ? "RTB_PODMAN_HOST" : "RTB_DOCKER_HOST");
-    std::string base = need_env("RTB_BASE_IMAGE");
+    std::string base = need_env("RTB_TEST_BASE_IMAGE");
     std::string repo = fmt::format("local/rtb-builder-{}-{}", engine, ::getpid());
 
     docker_engine engine_client() const {
@@ -370,4 +374,117 @@ BOOST_AUTO_TEST_CASE(prune_keeps_images_in_use_and_the_lock_base) {
     BOOST_TEST(engine.inspect(image_ref::parse(first.image)).has_value());
     BOOST_TEST(engine.inspect(image_ref::parse(second.image)).has_value());
     handle.remove();
+}
+
+// Hooks (builder_options::hooks) on a real engine: the order and the data
+// each sees, labels a pre-build hook adds, a veto that stops the build before
+// the engine sees it, and an on-error hook with the log's tail.
+BOOST_AUTO_TEST_CASE(hooks_run_in_order_with_the_right_data_and_a_veto_stops_the_build) {
+    runtime_tree rt;
+    std::vector<std::string> calls;
+    bool veto = false;
+    std::optional<runtime_image> seen_after;
+    std::vector<std::string> error_tail;
+    std::optional<errc> error_code;
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    bo.hooks.pre_build = [&](pre_build_event& e) {
+        calls.push_back(fmt::format("pre {} {}", to_string(e.image.plan), e.image.image));
+        if (veto) return hook_verdict::veto("quota used up");
+        e.labels["org.example.hook"] = "yes";
+        e.labels[image_labels::plan] = "forged";  // rtb's own labels win
+        return hook_verdict::proceed();
+    };
+    bo.hooks.post_build = [&](const post_build_event& e) {
+        calls.push_back(fmt::format("post {} {}", to_string(e.image.plan), e.image.image));
+        seen_after = e.image;
+    };
+    bo.hooks.on_error = [&](const build_error_event& e) {
+        calls.push_back(fmt::format("error {} {}", to_string(e.failure.value()), e.image.image));
+        error_tail = e.log_tail;
+        error_code = e.failure.value();
+    };
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+                   counting_logger{}, bo);
+
+    const auto built = b.build_runtime_image(rt.spec());
+    BOOST_TEST(calls == (std::vector<std::string>{"pre scratch " + built.image, "post scratch " + built.image}),
+               fmt::format("{}", fmt::join(calls, " | ")));
+    BOOST_REQUIRE(seen_after.has_value());
+    BOOST_TEST(seen_after->image_id == built.image_id);
+    BOOST_TEST(!seen_after->cache_hit());
+    BOOST_TEST(seen_after->bytes_sent > 1024u, "the context's tar was counted: " << seen_after->bytes_sent);
+    BOOST_TEST(inspect(built.image).labels.at("org.example.hook") == "yes");
+    BOOST_TEST(inspect(built.image).labels.at(image_labels::plan) == "scratch");
+
+    // A reuse: no pre-build (nothing is built), a post-build that says cache hit.
+    calls.clear();
+    const auto reused = b.build_runtime_image(rt.spec());
+    BOOST_TEST(calls == (std::vector<std::string>{"post reuse " + built.image}));
+    BOOST_TEST(reused.cache_hit());
+    BOOST_TEST(reused.bytes_sent == 0u);
+
+    // A veto: vetoed, on_error sees it, the engine built nothing.
+    calls.clear();
+    veto = true;
+    rt.append(rt.src / "lib" / "p1.sh", "echo vetoed\n");
+    const auto spec = rt.spec();
+    const auto e = error_of([&] { b.build_runtime_image(spec); });
+    BOOST_TEST(e.value() == errc::vetoed);
+    BOOST_TEST(contains(e.what(), "quota used up"));
+    const auto source = b.tag_strategy().tags(spec).source_image();
+    BOOST_TEST(calls == (std::vector<std::string>{"pre lock " + source, "error vetoed " + source}),
+               fmt::format("{}", fmt::join(calls, " | ")));
+    BOOST_TEST(!env().engine_client().inspect(image_ref::parse(source)).has_value());
+
+    // A failing build: on_error gets the error and the build's last lines.
+    calls.clear();
+    veto = false;
+    rt.append(rt.lock, "no-such-applet-in-hooks\n");
+    const auto failing = rt.spec();
+    BOOST_TEST(error_of([&] { b.build_runtime_image(failing); }).value() == errc::build_failed);
+    BOOST_TEST((error_code == errc::build_failed));
+    BOOST_TEST(calls.size() == 2u);
+    BOOST_TEST(calls.back().starts_with("error build_failed"));
+    BOOST_TEST(std::ranges::any_of(error_tail, [](const std::string& l) { return contains(l, "no-such-applet-in-hooks"); }),
+               fmt::format("{}", fmt::join(error_tail, " | ")));
+}
+
+// The storage check before a build: a threshold the engine's data root cannot
+// meet stops the build early with a message naming the filesystem, the free
+// space and the threshold; on_low is called first and may free space.
+BOOST_AUTO_TEST_CASE(low_storage_fails_early_and_on_low_is_asked_first) {
+    runtime_tree rt;
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    const auto root = docker_engine(o).data_root();
+    BOOST_REQUIRE_MESSAGE(root.has_value(), "the engine's data root is visible here (a unix socket engine)");
+
+    int on_low_calls = 0;
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    bo.storage.engine_min_free = std::uint64_t{1} << 60;  // 1 EiB: no disk here has it
+    bo.storage.on_low = [&](const std::vector<storage_finding>& findings) {
+        ++on_low_calls;
+        BOOST_TEST(findings.size() == 2u);
+        BOOST_TEST(findings.front().low());
+        BOOST_TEST(findings.front().need.where == *root);
+    };
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+                   counting_logger{}, bo);
+    const auto spec = rt.spec();
+    const auto e = error_of([&] { b.build_runtime_image(spec); });
+    BOOST_TEST(e.value() == errc::io_error);
+    BOOST_TEST(contains(e.what(), "not enough free space"), e.what());
+    BOOST_TEST(contains(e.what(), root->string()), e.what());
+    BOOST_TEST(contains(e.what(), "below the 1.0 EiB wanted"), e.what());
+    BOOST_TEST(on_low_calls == 1);
+    const auto source = b.tag_strategy().tags(spec).source_image();
+    BOOST_TEST(!env().engine_client().inspect(image_ref::parse(source)).has_value());
+    // A dry run builds nothing and checks nothing.
+    BOOST_TEST(!b.build_runtime_image(spec, {.dry_run = true, .build_folder = {}, .stop = {}}).image.empty());
 }

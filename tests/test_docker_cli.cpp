@@ -44,7 +44,7 @@ std::string need_env(const char* name) {
 struct target {
     std::string program = need_env("RTB_TEST_CLI");
     std::string expected_path = need_env("RTB_TEST_CLI_PATH");
-    std::string base = need_env("RTB_BASE_IMAGE");
+    std::string base = need_env("RTB_TEST_BASE_IMAGE");
     std::string run = fmt::format("{}-{}", expected_path, ::getpid());
 
     target() {

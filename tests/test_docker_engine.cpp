@@ -38,7 +38,7 @@ struct target {
     std::string engine = need_env("RTB_TEST_ENGINE");
     std::string host = need_env(engine == "podman" ? "RTB_PODMAN_HOST" : "RTB_DOCKER_HOST");
     std::string registry = need_env("RTB_REGISTRY");
-    std::string base = need_env("RTB_BASE_IMAGE");
+    std::string base = need_env("RTB_TEST_BASE_IMAGE");
     /// Unique per run and engine, so concurrent runs never meet.
     std::string run = fmt::format("{}-{}", engine, ::getpid());
 

@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_CASE(the_engine_asks_the_registry_and_never_pulls) {
     eo.registry = make_registry_lookup(r.options());  // the default is a registry_client too; this one records retries
     docker_engine engine(eo);
     const auto pushed = image_ref::parse(fmt::format("{}/rtb-reg-it/engine-{}:1", open().host, run_id));
-    engine.tag(image_ref::parse(need_env("RTB_BASE_IMAGE")), pushed);
+    engine.tag(image_ref::parse(need_env("RTB_TEST_BASE_IMAGE")), pushed);
     engine.push(pushed, {});
     BOOST_REQUIRE(engine.remove(pushed));
     BOOST_REQUIRE(!engine.exists_locally(pushed));
@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(the_engine_asks_the_registry_and_never_pulls) {
     BOOST_TEST(!engine.image_exists(pushed.with_tag("missing"), lookup::local_then_registry));
     BOOST_TEST(!engine.image_exists(pushed, lookup::local));
     // and a local image is found without asking the registry at all
-    BOOST_TEST(engine.image_exists(image_ref::parse(need_env("RTB_BASE_IMAGE")), lookup::local_then_registry));
+    BOOST_TEST(engine.image_exists(image_ref::parse(need_env("RTB_TEST_BASE_IMAGE")), lookup::local_then_registry));
 }
 
 BOOST_AUTO_TEST_CASE(no_file_descriptor_outlives_registry_lookups) {

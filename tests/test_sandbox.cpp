@@ -60,7 +60,7 @@ esac
 struct target {
     std::string engine = need_env("RTB_TEST_ENGINE");
     std::string host = need_env(engine == "podman" ? "RTB_PODMAN_HOST" : "RTB_DOCKER_HOST");
-    std::string base = need_env("RTB_BASE_IMAGE");
+    std::string base = need_env("RTB_TEST_BASE_IMAGE");
     std::string run = fmt::format("{}-{}", engine, ::getpid());
     std::string image = fmt::format("local/rtb-sandbox-test:{}", run);
     std::string label = "rtb.test.run=" + run;

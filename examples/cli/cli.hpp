@@ -34,6 +34,8 @@ void add_exists(CLI::App& app, action& run);
 void add_run(CLI::App& app, action& run);
 void add_build(CLI::App& app, action& run);
 void add_prune(CLI::App& app, action& run);
+void add_config(CLI::App& app, action& run);
+void add_doctor(CLI::App& app, action& run);
 
 /// A repeatable option taking exactly one value per occurrence, verbatim: CLI11
 /// would otherwise read "[a,b]" as a list and strip the brackets, which breaks

@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "configuration.hpp"
+#include "rtb/hooks/command_hooks.hpp"
+#include "rtb/prune.hpp"
 #include "rtb/builder.hpp"
 #include "rtb/policy/buildx_local_cache.hpp"
 #include "rtb/policy/registry_cache.hpp"
@@ -55,6 +58,9 @@ struct build_options {
     bool no_cache = false;
     bool registry = false;
     bool quiet = false;
+    std::string config_file;
+    std::string runtime_image;  ///< --runtime-image (read back through the configuration's flags layer)
+    config::settings settings;  ///< the resolved configuration (file < environment < these flags)
 };
 
 /// The cache flags as a CachePolicy chosen at run time: --no-cache, a
@@ -122,18 +128,36 @@ std::vector<std::string> read_batch_file(const std::string& path) {
 }
 
 std::string json_result(const runtime_image& r, std::string_view base) {
-    std::string tags = "[";
-    for (const auto& t : r.tags_applied) {
-        if (tags.size() > 1) tags += ',';
-        tags += detail::json_quote(t);
-    }
-    tags += ']';
     return fmt::format(
         "{{\"image\":{},\"plan\":\"{}\",\"tags\":{},\"seconds\":{:.3f},\"image_id\":{},\"from\":{},\"base_image\":{},"
-        "\"dry_run\":{}}}",
-        detail::json_quote(r.image), to_string(r.plan), tags, static_cast<double>(r.timings.total.count()) / 1000.0,
-        detail::json_quote(r.image_id), detail::json_quote(r.from_image), detail::json_quote(base),
-        r.dry_run ? "true" : "false");
+        "\"dry_run\":{},{}}}",
+        detail::json_quote(r.image), to_string(r.plan), detail::json_list(r.tags_applied),
+        static_cast<double>(r.timings.total.count()) / 1000.0, detail::json_quote(r.image_id),
+        detail::json_quote(r.from_image), detail::json_quote(base), r.dry_run ? "true" : "false", detail::stats_json(r));
+}
+
+/// One stderr line with where the time went.
+void print_phases(const runtime_image& r) {
+    const auto s = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+    const auto& t = r.timings;
+    fmt::print(stderr, "rtb: phases: hash {:.2f} s, plan {:.2f} s, context {:.2f} s, build {:.2f} s; {} sent; image cache {}\n",
+               s(t.tags), s(t.lookup), s(t.context), s(t.build), format_bytes(r.bytes_sent), r.cache_hit() ? "hit" : "miss");
+}
+
+/// The storage check's on_low for storage.on_low = prune: rtb's own images
+/// older than storage.prune_older_than go (never one a container uses).
+std::function<void(const std::vector<storage_finding>&)> storage_pruner(const build_options& o) {
+    if (o.settings.storage.on_low != config::on_low_storage::prune || (o.transport != "docker" && o.transport != "podman"))
+        return {};
+    return [o](const std::vector<storage_finding>&) {
+        docker_engine::options eo;
+        if (!o.host.empty()) eo.endpoint = http::parse_docker_host(o.host, {});
+        else if (o.transport == "podman") eo.endpoint = podman_endpoint_from_env();
+        docker_engine engine(std::move(eo));
+        const auto removed = prune_images(engine, {.older_than = o.settings.storage.prune_older_than, .keep_per_lock = {}}, false);
+        fmt::print(stderr, "rtb: low on space: pruned {} rtb image(s) older than {}\n", removed.size(),
+                   format_duration(o.settings.storage.prune_older_than));
+    };
 }
 
 /// What a failed build tells the user: the error, then the engine's exit
@@ -156,8 +180,16 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
 
     builder_options bo;
     bo.existence = o.registry ? lookup::local_then_registry : lookup::local;
-    bo.build_timeout = parse_duration(o.timeout, "--timeout");
-    if (!o.stall_timeout.empty()) bo.stall_timeout = parse_duration(o.stall_timeout, "--stall-timeout");
+    bo.build_timeout = o.settings.timeout;
+    bo.stall_timeout = o.settings.stall_timeout;
+    bo.storage.engine_min_free = o.settings.storage.engine_min_free;
+    bo.storage.cache_min_free = o.settings.storage.cache_min_free;
+    bo.storage.on_low = storage_pruner(o);
+    bo.hooks = command_hooks({.pre_build = o.settings.hooks.pre_build,
+                              .post_build = o.settings.hooks.post_build,
+                              .on_error = o.settings.hooks.on_error,
+                              .timeout = o.settings.hooks.timeout,
+                              .warn = [](std::string_view w) { print_error(w); }});
 
     const bool batch = !o.batch_file.empty();
     stderr_logger::options lo;
@@ -186,12 +218,13 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
             builder.logger().finish();
             fmt::print(stderr, "rtb: plan: {}{} -> {} ({:.2f} s)\n", to_string(r.plan), r.dry_run ? " (dry run)" : "",
                        r.image, static_cast<double>(r.timings.total.count()) / 1000.0);
+            print_phases(r);
             if (o.json) fmt::print("{}\n", json_result(r, spec.base_image));
             else fmt::print("{}\n", r.image);
             return ok;
         } catch (const error& e) {
             builder.logger().finish();
-            if (e.value() != errc::build_failed) throw;
+            if (e.value() != errc::build_failed && e.value() != errc::vetoed) throw;
             print_failure(e);
             return negative;
         }
@@ -276,15 +309,15 @@ docker_cli cli_from_flags(const build_options& o) {
 remote_api make_remote(const build_options& o) {
     if (o.host.empty())
         throw error(errc::invalid_argument, "--transport remote needs --host http://HOST:PORT (the build service)");
-    const char* key = std::getenv("RTB_API_KEY");
-    if (!key || !*key)
-        throw error(errc::invalid_argument, "RTB_API_KEY is not set: the remote build service needs an API key");
+    if (o.settings.api_key.empty())
+        throw error(errc::invalid_argument,
+                    "RTB_API_KEY is not set: the remote build service needs an API key (RTB_API_KEY, or api_key_file "
+                    "in the configuration)");
     remote_api::options ro;
     ro.url = o.host;
-    ro.api_key = key;
-    ro.poll_interval = parse_duration(o.poll_interval, "--poll-interval");
-    if (ro.poll_interval.count() <= 0) detail::bad_value("--poll-interval", o.poll_interval, "must be positive");
-    ro.build_timeout = parse_duration(o.timeout, "--timeout");
+    ro.api_key = o.settings.api_key;
+    ro.poll_interval = o.settings.poll_interval;
+    ro.build_timeout = o.settings.timeout;
     return remote_api(std::move(ro));
 }
 
@@ -321,6 +354,38 @@ int run_with_transport(const build_options& o, Strategy strategy) {
                             o.transport));
 }
 
+/// The configuration's values into the options the build reads (flags were
+/// already a layer of it, so a flag still wins).
+void apply_configuration(build_options& o, const config::resolved& conf) {
+    const auto& s = conf.values;
+    o.settings = s;
+    // A --batch on the command line replaces a configured base image.
+    const bool base_from_flag = conf.source_of("base_image").type == config::origin::kind::flag;
+    if (o.batch_file.empty() || base_from_flag) o.runtime.base_image = s.base_image;
+    o.runtime.repo = s.runtime_repository;
+    o.runtime.platform = s.platform;
+    o.runtime.extra_deps = s.extra_deps;
+    o.runtime.build_args.clear();
+    for (const auto& [k, v] : s.build_args) o.runtime.build_args.push_back(k + "=" + v);
+    o.force = s.force_rebuild;
+    o.transport = s.transport;
+    o.host = s.host;
+    if (o.host.empty() && o.transport == "remote") o.host = s.remote_url;
+    o.jobs = std::to_string(s.workers);
+}
+
+/// runtime_image is set: the seed's runtime_container_image, used as it is.
+int use_runtime_image(const build_options& o) {
+    const auto& image = o.settings.runtime_image;
+    fmt::print(stderr, "rtb: plan: reuse -> {} (runtime_image is set: used as it is, nothing is built)\n", image);
+    if (o.json)
+        fmt::print("{{\"image\":{},\"plan\":\"reuse\",\"tags\":[],\"seconds\":0,\"image_id\":\"\",\"from\":\"\","
+                   "\"base_image\":{},\"dry_run\":{},\"override\":true}}\n",
+                   detail::json_quote(image), detail::json_quote(o.runtime.base_image), o.dry_run ? "true" : "false");
+    else fmt::print("{}\n", image);
+    return ok;
+}
+
 }  // namespace
 
 void add_build(CLI::App& app, action& run) {
@@ -350,6 +415,8 @@ void add_build(CLI::App& app, action& run) {
     cmd->add_option("--poll-interval", o->poll_interval,
                     "--transport remote: how often to ask for the build's status (default 30s)");
     cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
+    cmd->add_option("--runtime-image", o->runtime_image,
+                    "Use this runtime image as it is and build nothing (the seed's runtime_container_image)");
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
     cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");
     cmd->add_flag("--no-cache", o->no_cache, "Run every build step again (the engine's layer cache is not used)");
@@ -360,8 +427,11 @@ void add_build(CLI::App& app, action& run) {
     cmd->add_option("--stall-timeout", o->stall_timeout, "Stop a build that prints nothing for this long");
     cmd->add_option("--batch", o->batch_file, "Build for every base image in FILE (one per line, # comments)");
     cmd->add_option("--jobs,-j", o->jobs, "Builds at once in a batch (default 2)");
-    cmd->callback([o, &run] {
-        run = [o] {
+    add_config_option(cmd, o->config_file);
+    cmd->callback([o, cmd, &run] {
+        run = [o, cmd] {
+            apply_configuration(*o, load_configuration(o->config_file, *cmd));
+            if (!o->settings.runtime_image.empty()) return use_runtime_image(*o);
             if (o->batch_file.empty() && o->runtime.base_image.empty())
                 throw error(errc::invalid_argument, "--base-image is required (or --batch FILE)");
             if (!o->batch_file.empty() && !o->runtime.base_image.empty())

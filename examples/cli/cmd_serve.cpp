@@ -2,6 +2,7 @@
 // builder and `rtb build --transport remote` talk to), building on the
 // engine at DOCKER_HOST (or --host). Runs until SIGINT/SIGTERM; says
 // "rtb serve: listening on http://HOST:PORT" on stderr once it accepts.
+// GET /metrics (Prometheus text format) needs the same API key.
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -51,7 +52,8 @@ std::pair<std::string, int> parse_listen(const std::string& s) {
 
 void add_serve(CLI::App& app, action& run) {
     auto o = std::make_shared<serve_options>();
-    auto* cmd = app.add_subcommand("serve", "Run the Runtime API build service (POST /build, GET /build_status, ...)");
+    auto* cmd = app.add_subcommand(
+        "serve", "Run the Runtime API build service (POST /build, GET /build_status, ..., GET /metrics)");
     cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (default 127.0.0.1:8000; port 0: any free port)");
     cmd->add_option("--api-key-file", o->key_file, "File with the accepted API keys, one per line")->required();
     cmd->add_option("--workers", o->workers, "Builds at once (default 2)");

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
     add_prune(app, run);
     add_events(app, run);
     add_serve(app, run);
+    add_config(app, run);
+    add_doctor(app, run);
 
     try {
         app.parse(argc, argv);

@@ -22,6 +22,7 @@
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
+#include "rtb/units.hpp"
 
 namespace rtb::cli {
 
@@ -118,23 +119,9 @@ inline std::int64_t parse_integer(std::string_view text, std::string_view option
 /// A duration for `option`: a number with ms, s, m, h or d ("500ms", "2s", "1.5m", "7d").
 inline std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option,
                                                 double max_ms = 7 * 24 * 3'600'000.0) {
-    std::size_t i = 0;
-    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-    const auto number = text.substr(0, i), unit = text.substr(i);
-    double scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
-    double v = 0;
-    const auto r = std::from_chars(number.data(), number.data() + number.size(), v);
-    if (number.empty() || scale == 0 || r.ec != std::errc{} || r.ptr != number.data() + number.size() ||
-        v * scale > max_ms)
-        detail::bad_value(option, text,
-                          fmt::format("is not a duration such as 500ms, 2s, 1.5m or 3d (at most {} days)",
-                                      static_cast<long long>(max_ms / 86'400'000.0)));
-    return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
+    const auto d = rtb::parse_duration(text, max_ms);
+    if (!d) detail::bad_value(option, text, "is not " + duration_form(max_ms));
+    return *d;
 }
 
 }  // namespace rtb::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -53,6 +54,7 @@ struct build_result {
     std::string image_id;
     std::vector<std::string> tags;
     std::chrono::milliseconds duration{0};
+    std::uint64_t bytes_sent = 0;  ///< context bytes sent (0 when the transport cannot tell: a CLI reads the folder itself)
 };
 
 /// What a Transport talks to.

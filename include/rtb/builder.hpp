@@ -24,6 +24,7 @@
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -45,6 +46,7 @@
 #include "rtb/deadline.hpp"
 #include "rtb/detail/file_lock.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hooks/build_hooks.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/plan.hpp"
 #include "rtb/policy/build_cache.hpp"
@@ -52,6 +54,7 @@
 #include "rtb/policy/retry.hpp"
 #include "rtb/policy/stderr_logger.hpp"
 #include "rtb/runtime_spec.hpp"
+#include "rtb/storage.hpp"
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/transport/docker_cli.hpp"
@@ -82,13 +85,18 @@ struct runtime_image {
     bool dry_run = false;                   ///< planned only: nothing was built
     bool waited = false;                    ///< waited for another build of the same tag (then reused it)
     std::size_t context_entries = 0;        ///< files, links and folders sent (or that would be)
+    std::uint64_t bytes_sent = 0;           ///< context bytes sent to the engine or service (0: none, or unknown)
+    /// Per phase. Tagging has no phase of its own: the engine applies the
+    /// tags when the build succeeds (so no failed image is ever tagged).
     struct timings {
-        std::chrono::milliseconds tags{0};     ///< hashing
-        std::chrono::milliseconds lookup{0};   ///< existence queries (and waiting for another build)
+        std::chrono::milliseconds tags{0};     ///< hashing the inputs
+        std::chrono::milliseconds lookup{0};   ///< planning: existence queries (and waiting for another build)
         std::chrono::milliseconds context{0};  ///< assembling the context (a dry run: writing the folder)
         std::chrono::milliseconds build{0};    ///< the engine's build, retries included
         std::chrono::milliseconds total{0};
     } timings;
+    /// The image cache answered: an image for these exact inputs existed and nothing was built.
+    bool cache_hit() const noexcept { return plan == plan_kind::reuse; }
 };
 
 /// How a builder goes about it.
@@ -106,6 +114,10 @@ struct builder_options {
     /// Labels added to every image built (rtb's own labels win).
     std::map<std::string, std::string> labels;
     runtime_context_options context;
+    /// Free space checked before each build (not for a reuse or a dry run).
+    storage_options storage;
+    /// Called before and after builds and on errors (rtb/hooks/build_hooks.hpp).
+    build_hooks hooks;
 };
 
 /// Per call.
@@ -173,16 +185,31 @@ public:
                 theirs = it->second->result;
             }
         }
-        if (!mine && theirs.valid()) return wait_for(std::move(theirs), std::move(out), started, call.stop);
-
+        std::deque<std::string> tail;  // the build's last output lines, for on_error
+        runtime_image result;
         try {
-            auto result = plan_and_build(spec, call, std::move(out), started);
-            if (mine) finish_shared(mine, result, nullptr);
-            return result;
-        } catch (...) {
-            if (mine) finish_shared(mine, {}, std::current_exception());
+            if (!mine && theirs.valid()) {
+                result = wait_for(std::move(theirs), out, started, call.stop);
+            } else {
+                try {
+                    result = plan_and_build(spec, call, out, started, tail);
+                    if (mine) finish_shared(mine, result, nullptr);
+                } catch (...) {
+                    if (mine) finish_shared(mine, {}, std::current_exception());
+                    throw;
+                }
+            }
+        } catch (const error& e) {
+            if (options_.hooks.on_error) {
+                const std::vector<std::string> lines =
+                    e.build() && !e.build()->log_tail.empty() ? e.build()->log_tail
+                                                              : std::vector<std::string>(tail.begin(), tail.end());
+                options_.hooks.on_error(build_error_event{spec, out, e, lines});
+            }
             throw;
         }
+        if (options_.hooks.post_build && !result.dry_run) options_.hooks.post_build(post_build_event{spec, result});
+        return result;
     }
 
     /// The plan build_runtime_image() would take now, with nothing written.
@@ -284,6 +311,45 @@ private:
         }
     };
 
+    /// Keeps the build's last output lines for on_error hooks.
+    struct tail_logger {
+        locked_logger& inner;
+        std::deque<std::string>& lines;
+        void log(log_level level, std::string_view message) { inner.log(level, message); }
+        void on_event(const build_event& e) {
+            if (const auto* l = std::get_if<events::log_line>(&e)) {
+                lines.push_back(l->text);
+                if (lines.size() > 20) lines.pop_front();
+            }
+            inner.on_event(e);
+        }
+    };
+
+    /// Free space where the engine keeps its data (when the Transport can
+    /// say where) and in the cache directory; below a threshold, the
+    /// storage.on_low callback may free some, else the build stops here.
+    void ensure_storage(T& t, std::stop_token stop, locked_logger& log) {
+        const auto& o = options_.storage;
+        std::vector<storage_need> needs;
+        if constexpr (requires { t.data_root(stop); }) {
+            if (o.engine_min_free > 0)
+                if (auto root = t.data_root(stop)) needs.push_back({"the engine's data root", *root, o.engine_min_free});
+        }
+        needs.push_back({"the cache directory", cache_directory(), o.cache_min_free});
+        auto findings = check_storage(needs);
+        if (!any_low(findings)) return;
+        if (o.on_low) {
+            for (const auto& f : findings)
+                if (f.low()) log.log(log_level::warning, f.describe() + "; freeing space");
+            {
+                std::lock_guard lock(policy_mutex_);
+                o.on_low(findings);
+            }
+            findings = check_storage(needs);
+        }
+        if (any_low(findings)) throw low_storage_error(findings);
+    }
+
     static void check_spec(const runtime_spec& spec) {
         if (spec.base_image.empty()) throw error(errc::invalid_argument, "the runtime spec has no base image");
         if (spec.source_dir.empty()) throw error(errc::invalid_argument, "the runtime spec has no source folder");
@@ -355,8 +421,8 @@ private:
         return labels;
     }
 
-    runtime_image plan_and_build(const runtime_spec& spec, const build_call_options& call, runtime_image out,
-                                 clock::time_point started) {
+    runtime_image plan_and_build(const runtime_spec& spec, const build_call_options& call, runtime_image& out,
+                                 clock::time_point started, std::deque<std::string>& tail) {
         locked_logger log{this};
         auto t = transports_.acquire();
         const auto lookup_started = clock::now();
@@ -385,6 +451,18 @@ private:
         }
         log.log(log_level::info, fmt::format("plan: {} (from {})", to_string(plan.kind), plan.from_image));
 
+        std::map<std::string, std::string> hook_labels;
+        if (!call.dry_run) {
+            if (options_.hooks.pre_build) {
+                pre_build_event e{spec, out, hook_labels};
+                const auto verdict = options_.hooks.pre_build(e);
+                if (!verdict.go)
+                    throw error(errc::vetoed, fmt::format("the pre-build hook vetoed the build of {}: {}", out.image,
+                                                          verdict.reason.empty() ? "no reason given" : verdict.reason));
+            }
+            ensure_storage(*t, call.stop, log);
+        }
+
         const auto context_started = clock::now();
         const build_context context = context_for(spec, plan);
         out.context_entries = context.entries().size();
@@ -406,6 +484,7 @@ private:
         request.build_args = spec.build_args;
         request.platform = spec.platform;
         request.labels = labels_for(spec, out);
+        request.labels.insert(hook_labels.begin(), hook_labels.end());  // rtb's own labels win
         {
             std::lock_guard lock(policy_mutex_);
             cache_.prepare(request);
@@ -418,7 +497,8 @@ private:
         try {
             result = retry_locked(call.stop, [&](int) {
                 watchdog dog({.what = what, .overall = overall, .stall = options_.stall_timeout}, call.stop);
-                watched_logger<locked_logger> watched(log, dog);
+                tail_logger tailed{log, tail};
+                watched_logger<tail_logger> watched(tailed, dog);
                 return dog.run([&](std::stop_token stop) { return t->build(request, watched, stop); });
             }, log);
         } catch (const error& e) {
@@ -430,6 +510,7 @@ private:
             cache_.after_build(result);
         }
         out.image_id = result.image_id;
+        out.bytes_sent = result.bytes_sent;
         out.tags_applied = plan.tags_to_apply;
         out.timings.total = since(started);
         log.log(log_level::info, fmt::format("built {} ({}) in {:.1f} s", out.image, short_id(out.image_id),

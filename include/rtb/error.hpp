@@ -27,6 +27,7 @@ enum class errc {
     unsupported_version,   ///< the engine or client is too old or lacks a feature
     io_error,              ///< reading or writing local files failed
     parse_error,           ///< malformed data from a peer or a file
+    vetoed,                ///< a pre-build hook refused the build (build_hooks::pre_build)
 };
 
 /// The category of rtb::errc, so rtb errors compose with std::error_code.
@@ -47,6 +48,7 @@ inline const std::error_category& rtb_category() noexcept {
                 case errc::unsupported_version: return "unsupported version";
                 case errc::io_error: return "i/o error";
                 case errc::parse_error: return "parse error";
+                case errc::vetoed: return "vetoed";
             }
             return "unknown rtb error";
         }
@@ -74,6 +76,7 @@ constexpr std::string_view to_string(errc e) noexcept {
         case errc::unsupported_version: return "unsupported_version";
         case errc::io_error: return "io_error";
         case errc::parse_error: return "parse_error";
+        case errc::vetoed: return "vetoed";
     }
     return "unknown";
 }

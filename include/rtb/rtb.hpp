@@ -12,7 +12,22 @@
 #include "rtb/prune.hpp"
 #include "rtb/resources.hpp"
 #include "rtb/runtime_spec.hpp"
+#include "rtb/storage.hpp"
+#include "rtb/units.hpp"
 #include "rtb/version.hpp"
+
+#include "rtb/hooks/build_hooks.hpp"
+#include "rtb/hooks/command_hooks.hpp"
+
+// The configuration (the TOML reader, on toml++, is rtb/config/toml_file.hpp).
+#include "rtb/config/environment.hpp"
+#include "rtb/config/keys.hpp"
+#include "rtb/config/layer.hpp"
+#include "rtb/config/resolve.hpp"
+#include "rtb/config/settings.hpp"
+#include "rtb/config/show.hpp"
+
+#include "rtb/doctor/doctor.hpp"
 
 #include "rtb/hash/digest.hpp"
 #include "rtb/hash/dirhash.hpp"
@@ -69,6 +84,7 @@
 #include "rtb/serve/api_keys.hpp"
 #include "rtb/serve/build_queue.hpp"
 #include "rtb/serve/context_check.hpp"
+#include "rtb/serve/metrics.hpp"
 #include "rtb/serve/rate_limiter.hpp"
 
 // Sandboxes: the spec and its checks (launch() itself, with the engine

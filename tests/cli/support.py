@@ -1,9 +1,11 @@
 """Shared helpers for the rtb CLI tests: run the program, collect failures."""
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 
 RTB = os.environ.get("RTB", "rtb")
 
@@ -92,3 +94,45 @@ def run_measured(argv):
     os.close(read_end)
     _, status, usage = os.wait4(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(chunks), usage.ru_maxrss
+
+
+class ServeProcess:
+    """An `rtb serve` process on 127.0.0.1 with one API key (`key`) in a key
+    file under `tmp`, building on `docker_host`; started by the constructor
+    (and again by start()), its stderr lines collected in `lines`."""
+
+    def __init__(self, tmp, key, docker_host, *args, port=0, env_extra=None):
+        self.key_file = os.path.join(tmp, "keys")
+        with open(self.key_file, "w") as f:
+            f.write(f"# test keys\n{key}\n")
+        self.args = list(args)
+        self.env = dict(os.environ, DOCKER_HOST=docker_host, **(env_extra or {}))
+        self.start(port)
+
+    def start(self, port=0):
+        self.lines = []
+        self.proc = subprocess.Popen([RTB, "serve", "--listen", f"127.0.0.1:{port}", "--api-key-file", self.key_file,
+                                      *self.args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env)
+        ready = threading.Event()
+
+        def read():
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                if "listening on http://" in line:
+                    self.port = int(line.rsplit(":", 1)[1])
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or self.proc.poll() is not None:
+            raise SystemExit(f"rtb serve did not start: {self.lines}")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(60)
+
+    def log(self):
+        return "\n".join(self.lines)

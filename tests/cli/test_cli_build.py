@@ -23,7 +23,7 @@ c = Checks()
 
 engine = need("RTB_TEST_ENGINE")
 host = need("RTB_PODMAN_HOST" if engine == "podman" else "RTB_DOCKER_HOST")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 run_id = f"{engine}-{os.getpid()}"
 repo = f"local/rtb-cli-build-{run_id}"

@@ -21,7 +21,7 @@ c = Checks()
 
 program = need("RTB_TEST_CLI")
 path = need("RTB_TEST_CLI_PATH")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 run_id = f"{path}-{os.getpid()}"
 repo = f"local/rtb-cli-transport-{run_id}"

@@ -24,7 +24,7 @@ c = Checks()
 
 docker_host = need("RTB_DOCKER_HOST")
 registry = need("RTB_REGISTRY")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 docker = ["/usr/bin/docker", "-H", docker_host]
 run_id = str(os.getpid())
 

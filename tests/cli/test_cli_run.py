@@ -20,7 +20,7 @@ from support import RTB, Checks, engine_call, rtb  # noqa: E402
 ENGINE = os.environ["RTB_TEST_ENGINE"]
 HOST = os.environ["RTB_PODMAN_HOST" if ENGINE == "podman" else "RTB_DOCKER_HOST"]
 SOCKET = HOST[len("unix://"):]
-IMAGE = os.environ["RTB_BASE_IMAGE"]
+IMAGE = os.environ["RTB_TEST_BASE_IMAGE"]
 RUN = f"cli-{ENGINE}-{os.getpid()}"
 LABEL = f"rtb.test.run={RUN}"
 NOWHERE = "unix:///nonexistent/rtb-engine.sock"  # any contact would fail with "cannot connect"

@@ -24,11 +24,11 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, Checks, engine_call, need, rtb  # noqa: E402
+from support import RTB, ServeProcess, Checks, engine_call, need, rtb  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 run_id = str(os.getpid())
 KEY = f"it-key-{run_id}-0123456789abcdef"
 created_images = set()
@@ -42,45 +42,12 @@ def free_port():
     return port
 
 
-class Server:
-    """An `rtb serve` process; its stderr is collected."""
+class Server(ServeProcess):
+    """`rtb serve` with this test's key, building on dockerd."""
 
     def __init__(self, tmp, *args, port=0, env_extra=None):
-        self.key_file = os.path.join(tmp, "keys")
-        with open(self.key_file, "w") as f:
-            f.write(f"# test keys\n{KEY}\n")
-        self.args = list(args)
         self.tmp = tmp
-        self.env = dict(os.environ, DOCKER_HOST=docker_host, **(env_extra or {}))
-        self.start(port)
-
-    def start(self, port=0):
-        self.lines = []
-        self.proc = subprocess.Popen([RTB, "serve", "--listen", f"127.0.0.1:{port}", "--api-key-file", self.key_file,
-                                      *self.args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env)
-        ready = threading.Event()
-
-        def read():
-            for raw in self.proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.lines.append(line)
-                if "listening on http://" in line:
-                    self.port = int(line.rsplit(":", 1)[1])
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(60) or self.proc.poll() is not None:
-            raise SystemExit(f"rtb serve did not start: {self.lines}")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(60)
-
-    def log(self):
-        return "\n".join(self.lines)
+        super().__init__(tmp, KEY, docker_host, *args, port=port, env_extra=env_extra)
 
 
 def call(server, method, target, body=None, headers=None, key=KEY):

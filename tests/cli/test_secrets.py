@@ -22,7 +22,7 @@ from support import Checks, need, rtb  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 cache_dir = os.environ.get("RTB_CACHE_DIR")
 
 USER = "bob"

@@ -14,7 +14,7 @@ from support import Checks, engine_call  # noqa: E402
 
 EXE = os.environ["CUSTOM_BUILDER"]
 HOST = os.environ["RTB_DOCKER_HOST"]
-BASE = os.environ["RTB_BASE_IMAGE"]
+BASE = os.environ["RTB_TEST_BASE_IMAGE"]
 RUNTIME = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "runtime")
 REPO = f"local/rtb-custom-example-{os.getpid()}"  # this run's own repository
 

@@ -13,7 +13,7 @@ from support import Checks, engine_call, need  # noqa: E402
 LEAK_CHECK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "leak_check.py")
 c = Checks()
 docker = need("RTB_DOCKER_HOST")
-base = need("RTB_BASE_IMAGE")
+base = need("RTB_TEST_BASE_IMAGE")
 
 
 def run(script):

@@ -1,6 +1,7 @@
 // The Runtime API server's builds: a bounded queue of submitted builds, the
 // records of their states (the states GET /build_status names), expiry, and
-// cancellation. Workers take builds with next(); readers ask status().
+// cancellation. Workers take builds with next(); readers ask status();
+// options::observe hears every state change (the server's metrics).
 // Time comes from an injected clock, so tests step through expiry without
 // waiting; the server uses steady_clock.
 #pragma once
@@ -42,12 +43,23 @@ template <class Job>
 class build_queue {
 public:
     using clock = std::chrono::steady_clock;
+    /// A build leaving QUEUED (for WORKING or a final state) or WORKING (for
+    /// a final state), as options::observe hears it: what metrics need.
+    struct transition {
+        const Job* job;  ///< the build's job (null only if it is already gone)
+        remote_build_state from, to;
+        clock::duration in_state;  ///< how long the build was in `from`
+    };
+
     struct options {
         std::size_t max_queued = 64;                              ///< waiting builds; more are refused
         std::chrono::milliseconds max_wait{30 * 60 * 1000};       ///< in the queue longer: EXPIRED
         std::chrono::milliseconds keep_finished{60 * 60 * 1000};  ///< records of finished builds are kept this long
         std::size_t max_records = 10'000;                         ///< finished records beyond this go, oldest first
         std::function<clock::time_point()> now = [] { return clock::now(); };
+        /// Told of every transition, under the queue's lock: keep it short and
+        /// never call back into the queue. What it throws is ignored.
+        std::function<void(const transition&)> observe;
     };
 
     /// What next() hands a worker.
@@ -95,6 +107,7 @@ public:
                 auto& r = it->second;
                 r.state = remote_build_state::working;
                 r.started = opts_.now();
+                tell(r, remote_build_state::queued, r.started - r.created);
                 return work{id, r.job, r.stop.get_token()};
             }
             if (closed_ || stop.stop_requested()) return std::nullopt;
@@ -112,10 +125,15 @@ public:
         auto& r = it->second;
         if (r.stop.stop_requested() && r.cancelled) state = remote_build_state::cancelled;
         if (state == remote_build_state::cancelled && message.empty()) message = "the build was cancelled";
+        const auto from = r.state;
         r.state = state;
         r.image = std::move(image);
         r.error = std::move(message);
         r.finished = opts_.now();
+        if (from == remote_build_state::working)
+            tell(r, from, r.finished - r.started);
+        else if (from == remote_build_state::queued)
+            tell(r, from, r.finished - r.created);
         r.job.reset();
         finished_order_.push_back(id);
         cv_.notify_all();
@@ -145,6 +163,7 @@ public:
             r.state = remote_build_state::cancelled;
             r.error = "the build was cancelled before it started";
             r.finished = opts_.now();
+            tell(r, remote_build_state::queued, r.finished - r.created);
             r.job.reset();
             finished_order_.push_back(id);
         } else if (r.state == remote_build_state::working) {
@@ -159,10 +178,12 @@ public:
     void shutdown() {
         std::lock_guard lock(mutex_);
         closed_ = true;
+        const auto now = opts_.now();
         for (auto& [id, r] : records_) {
             if (r.state == remote_build_state::queued) {
                 r.state = remote_build_state::cancelled;
                 r.error = "the server shut down before the build started";
+                tell(r, remote_build_state::queued, now - r.created);
                 r.job.reset();
             } else if (r.state == remote_build_state::working) {
                 r.cancelled = true;
@@ -183,6 +204,21 @@ public:
         return records_.size();
     }
 
+    /// Builds waiting and running now (expired ones are marked first).
+    struct counts {
+        std::size_t queued = 0, working = 0;
+    };
+    counts count() {
+        std::lock_guard lock(mutex_);
+        sweep_locked(opts_.now());
+        counts c;
+        for (const auto& entry : records_) {
+            if (entry.second.state == remote_build_state::queued) ++c.queued;
+            else if (entry.second.state == remote_build_state::working) ++c.working;
+        }
+        return c;
+    }
+
 private:
     struct record {
         remote_build_state state = remote_build_state::queued;
@@ -192,6 +228,15 @@ private:
         bool cancelled = false;
         clock::time_point created{}, started{}, finished{};
     };
+
+    // Tells options::observe that `r` left `from` (r.state is the new state).
+    void tell(const record& r, remote_build_state from, clock::duration in_state) noexcept {
+        if (!opts_.observe) return;
+        try {
+            opts_.observe(transition{r.job.get(), from, r.state, in_state});
+        } catch (...) {
+        }
+    }
 
     static build_status_view view(const std::string& id, const record& r) { return {id, r.state, r.image, r.error}; }
 
@@ -203,6 +248,7 @@ private:
                 r.error = fmt::format("the build waited in the queue for more than {} s and never ran",
                                       std::chrono::duration_cast<std::chrono::seconds>(opts_.max_wait).count());
                 r.finished = now;
+                tell(r, remote_build_state::queued, now - r.created);
                 r.job.reset();
                 finished_order_.push_back(id);
             }

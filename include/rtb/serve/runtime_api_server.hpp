@@ -3,8 +3,9 @@
 // builds run by a docker_engine. API keys (constant-time check), a per-key
 // rate limit (429 + Retry-After), request size limits (413), a bounded build
 // queue with N workers, expiring records, cancellation, and uploaded
-// contexts checked before the engine sees them. Binds loopback unless told
-// otherwise. Keys are never logged.
+// contexts checked before the engine sees them, and GET /metrics (Prometheus
+// text format, behind the same key). Binds loopback unless told otherwise.
+// Keys are never logged.
 #pragma once
 
 #include <httplib.h>
@@ -37,6 +38,7 @@
 #include "rtb/serve/api_keys.hpp"
 #include "rtb/serve/build_queue.hpp"
 #include "rtb/serve/context_check.hpp"
+#include "rtb/serve/metrics.hpp"
 #include "rtb/serve/rate_limiter.hpp"
 #include "rtb/transport/docker_engine.hpp"
 
@@ -113,12 +115,44 @@ private:
     void handle_status(const httplib::Request& req, httplib::Response& res);
     void handle_exists(const httplib::Request& req, httplib::Response& res);
     void handle_cancel(const httplib::Request& req, httplib::Response& res);
+    void handle_metrics(httplib::Response& res);
     void work(std::stop_token stop);
     std::filesystem::path new_work_file(std::string_view suffix);
+
+    /// What GET /metrics shows. Every label value comes from a fixed list
+    /// (below), never from a request: bounded series, nothing injected.
+    struct server_metrics {
+        metrics_registry registry;
+        counter_family& builds = registry.counter(
+            "rtb_builds_total", "Builds that reached a final state, by outcome and by the plan in their rtb.plan label.",
+            {"outcome", "plan"});
+        gauge_family& queued = registry.gauge("rtb_build_queue_depth", "Builds waiting in the queue.");
+        gauge_family& running = registry.gauge("rtb_builds_running", "Builds running now.");
+        histogram_family& duration = registry.histogram(
+            "rtb_build_duration_seconds", "Time builds ran on the engine (builds that started), by outcome.", {"outcome"},
+            {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600});
+        histogram_family& queue_wait = registry.histogram(
+            "rtb_build_queue_wait_seconds", "Time builds waited in the queue before they started or ended unstarted.", {},
+            {0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800});
+        counter_family& requests = registry.counter(
+            "rtb_requests_total", "HTTP requests answered, by endpoint (other: any unknown path) and status code.",
+            {"endpoint", "code"});
+        counter_family& rate_limited =
+            registry.counter("rtb_rate_limited_requests_total", "Requests refused with 429 by the per-key rate limit.");
+        counter_family& unauthorized =
+            registry.counter("rtb_unauthorized_requests_total", "Requests refused with 401: no or an unknown API key.");
+        counter_family& upload_bytes = registry.counter(
+            "rtb_upload_bytes_total", "Bytes of uploaded contexts (the decoded tar.gz) of builds accepted into the queue.");
+    };
+    static std::string_view endpoint_of(std::string_view path) noexcept;
+    static std::string_view outcome_of(remote_build_state s) noexcept;
+    static std::string_view plan_of(const job* j) noexcept;
+    void observe(const build_queue<job>::transition& t);
 
     server_options opts_;
     api_keys keys_;
     rate_limiter limiter_;
+    server_metrics metrics_;  // before queue_: its observer writes here
     build_queue<job> queue_;
     httplib::Server http_;
     std::optional<docker_engine> engine_;  // the prototype; each thread copies it
@@ -142,6 +176,7 @@ inline runtime_api_server::runtime_api_server(server_options o, api_keys keys)
           q.max_queued = opts_.max_queued;
           q.max_wait = opts_.max_wait;
           q.keep_finished = opts_.keep_finished;
+          q.observe = [this](const build_queue<job>::transition& t) { observe(t); };
           return q;
       }()) {
     if (!opts_.allow_non_loopback && !is_loopback_host(opts_.host))
@@ -151,6 +186,13 @@ inline runtime_api_server::runtime_api_server(server_options o, api_keys keys)
                                 rtb::detail::printable(opts_.host)));
     if (opts_.workers < 1 || opts_.workers > 256)
         throw error(errc::invalid_argument, fmt::format("{} workers: use 1 to 256", opts_.workers));
+    // Every outcome's series exists from the start (at 0), so rates see the first event.
+    for (const auto state : {remote_build_state::success, remote_build_state::failure, remote_build_state::cancelled,
+                             remote_build_state::timeout, remote_build_state::expired, remote_build_state::internal_error}) {
+        for (const std::string_view plan : {"lock", "versioned", "scratch", "unknown"})
+            metrics_.builds.touch({outcome_of(state), plan});
+        metrics_.duration.touch({outcome_of(state)});
+    }
     engine_.emplace(opts_.engine);
     engine_->info();  // the engine must answer before the service says it is up
 
@@ -181,6 +223,12 @@ inline runtime_api_server::runtime_api_server(server_options o, api_keys keys)
         answer(res, 200, fmt::format("{{\"registry_prefix\":{}}}", rtb::detail::json_quote(opts_.registry_prefix)));
     });
     http_.Post("/cancel_build", [this](const httplib::Request& req, httplib::Response& res) { handle_cancel(req, res); });
+    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); });
+    // Every answer, before it is written (so a client that has its answer
+    // finds it counted), including 401, 429 and httplib's own 400/404/413.
+    http_.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        metrics_.requests.inc({endpoint_of(req.path), std::to_string(res.status)});
+    });
     http_.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";
         try {
@@ -232,13 +280,22 @@ inline std::filesystem::path runtime_api_server::new_work_file(std::string_view 
 // Every request: a known key, then the key's rate limit. The key decides
 // nothing else and is never logged; the log names the key by its number.
 inline httplib::Server::HandlerResponse runtime_api_server::admit(const httplib::Request& req, httplib::Response& res) {
-    const auto key = keys_.match(req.get_header_value("X-API-Key"));
+    std::string presented = req.get_header_value("X-API-Key");
+    // Scrapers that cannot add a header (Prometheus' `authorization`) send
+    // the key as a bearer token: /metrics takes it so too.
+    if (presented.empty() && req.path == "/metrics") {
+        const auto auth = req.get_header_value("Authorization");
+        if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) presented = auth.substr(7);
+    }
+    const auto key = keys_.match(presented);
     if (!key) {
+        metrics_.unauthorized.inc();
         res.set_header("Connection", "close");
         answer_error(res, 401, "unauthorized: missing or unknown X-API-Key");
         return httplib::Server::HandlerResponse::Handled;
     }
     if (const auto wait = limiter_.take(*key, std::chrono::steady_clock::now())) {
+        metrics_.rate_limited.inc();
         const auto seconds = (wait->count() + 999) / 1000;
         res.set_header("Retry-After", std::to_string(seconds));
         res.set_header("Connection", "close");
@@ -259,6 +316,7 @@ inline void runtime_api_server::handle_build(const httplib::Request& req, httpli
     bool saw_context = false, too_large = false;
     std::optional<error> bad;
     std::uint64_t received = 0;
+    std::uint64_t context_bytes = 0;  // the decoded tar.gz
     const auto gz_path = new_work_file(".tar.gz");
     struct remove_on_exit {
         std::filesystem::path p;
@@ -272,6 +330,7 @@ inline void runtime_api_server::handle_build(const httplib::Request& req, httpli
     base64_decoder decoder("uploaded context");
     std::string decoded;
     auto write_decoded = [&] {
+        context_bytes += decoded.size();
         std::size_t off = 0;
         while (off < decoded.size()) {
             const auto w = ::write(gz.get(), decoded.data() + off, decoded.size() - off);
@@ -404,6 +463,7 @@ inline void runtime_api_server::handle_build(const httplib::Request& req, httpli
     }
     try {
         const auto id = queue_.submit(std::move(j));
+        metrics_.upload_bytes.inc({}, context_bytes);
         say(fmt::format("build {} queued", id));
         answer(res, 200, fmt::format("{{\"build_id\":{}}}", rtb::detail::json_quote(id)));
     } catch (const error& e) {
@@ -430,6 +490,57 @@ inline void runtime_api_server::handle_cancel(const httplib::Request& req, httpl
     if (!s) return answer_error(res, 404, fmt::format("no build {}", rtb::detail::printable(id.substr(0, 100))));
     say(fmt::format("build {} cancel requested ({})", id, to_string(s->state)));
     answer(res, 200, fmt::format("{{\"build_id\":{},\"status\":\"{}\"}}", rtb::detail::json_quote(s->id), to_string(s->state)));
+}
+
+// Gauges are read from the queue at scrape time; the rest was counted as it happened.
+inline void runtime_api_server::handle_metrics(httplib::Response& res) {
+    const auto now = queue_.count();
+    metrics_.queued.set(static_cast<double>(now.queued));
+    metrics_.running.set(static_cast<double>(now.working));
+    res.status = 200;
+    res.set_content(metrics_.registry.render(), metrics_registry::content_type);
+}
+
+inline std::string_view runtime_api_server::endpoint_of(std::string_view path) noexcept {
+    for (const std::string_view known :
+         {"/build", "/build_status", "/image_exists", "/registry_prefix", "/cancel_build", "/metrics"})
+        if (path == known) return known;
+    return "other";
+}
+
+inline std::string_view runtime_api_server::outcome_of(remote_build_state s) noexcept {
+    switch (s) {
+        case remote_build_state::success: return "success";
+        case remote_build_state::failure: return "failure";
+        case remote_build_state::cancelled: return "cancelled";
+        case remote_build_state::timeout: return "timeout";
+        case remote_build_state::expired: return "expired";
+        case remote_build_state::internal_error: return "internal_error";
+        case remote_build_state::pending:
+        case remote_build_state::queued:
+        case remote_build_state::working: break;
+    }
+    return "internal_error";
+}
+
+// The plan the client's builder put in the rtb.plan label (image_labels::plan);
+// anything else, or none (a client that is not rtb), is "unknown".
+inline std::string_view runtime_api_server::plan_of(const job* j) noexcept {
+    if (!j) return "unknown";
+    const auto it = j->labels.find("rtb.plan");
+    if (it == j->labels.end()) return "unknown";
+    for (const std::string_view known : {"lock", "versioned", "scratch"})
+        if (it->second == known) return known;
+    return "unknown";
+}
+
+// Called by the queue, under its lock, for every transition.
+inline void runtime_api_server::observe(const build_queue<job>::transition& t) {
+    const auto seconds = std::chrono::duration<double>(t.in_state).count();
+    if (t.from == remote_build_state::queued) metrics_.queue_wait.observe(seconds);
+    if (t.to == remote_build_state::queued || t.to == remote_build_state::working) return;
+    metrics_.builds.inc({outcome_of(t.to), plan_of(t.job)});
+    if (t.from == remote_build_state::working) metrics_.duration.observe({outcome_of(t.to)}, seconds);
 }
 
 inline void runtime_api_server::handle_exists(const httplib::Request& req, httplib::Response& res) {

@@ -91,7 +91,8 @@ public:
           where_(o.where_),
           api_(o.api_),
           version_(o.version_),
-          is_podman_(o.is_podman_) {}
+          is_podman_(o.is_podman_),
+          data_root_(o.data_root_) {}
     docker_engine(docker_engine&&) noexcept = default;
     docker_engine& operator=(const docker_engine&) = delete;
     docker_engine& operator=(docker_engine&&) noexcept = default;
@@ -108,6 +109,29 @@ public:
         s.is_podman = version_->is_podman;
         s.buildkit = false;  // the Engine API's /build is the classic builder; BuildKit is docker_cli's
         return s;
+    }
+
+    /// Where the engine keeps images and build layers (GET /info's
+    /// DockerRootDir; Podman answers with its graph root), when this machine
+    /// can look at it: the engine is reached over a unix socket and the
+    /// folder is visible here. std::nullopt otherwise (a remote engine).
+    std::optional<std::filesystem::path> data_root(std::stop_token stop = {}) {
+        if (http_.where().type != http::endpoint::kind::unix_socket) return std::nullopt;
+        if (data_root_) return *data_root_;  // asked once: an engine does not move its data
+        negotiate(stop);
+        const auto r = short_call({"GET", fmt::format("/v{}/info", api_->str())}, stop);
+        http::throw_for_status(r, fmt::format("asking the engine on {} for its data root", where_));
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        std::string_view root;
+        if (parser.parse(r.body).get(doc) != simdjson::SUCCESS || doc["DockerRootDir"].get(root) != simdjson::SUCCESS ||
+            root.empty())
+            return std::nullopt;
+        std::error_code ec;
+        std::filesystem::path p{std::string(root)};
+        if (!p.is_absolute() || !std::filesystem::is_directory(p, ec)) p.clear();
+        data_root_.emplace(p.empty() ? std::optional<std::filesystem::path>{} : std::optional<std::filesystem::path>{p});
+        return *data_root_;
     }
 
     /// What GET /version said (after negotiation).
@@ -282,7 +306,12 @@ public:
         const auto started = std::chrono::steady_clock::now();
         http::request r{"POST", docker_api::build_target(*api_, req)};
         r.headers.push_back({"Content-Type", "application/x-tar"});
-        r.reader = std::move(context);
+        auto sent = std::make_shared<std::uint64_t>(0);
+        r.reader = [sent, context = std::move(context)](std::span<std::byte> buffer) {
+            const auto n = context(buffer);
+            *sent += n;
+            return n;
+        };
         std::optional<events::step> last_step;
         std::deque<std::string> tail;
         std::string image_id;
@@ -324,6 +353,7 @@ public:
         out.image_id = image_id;
         out.tags = req.tags;
         out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        out.bytes_sent = *sent;
         return out;
     }
 
@@ -457,6 +487,7 @@ private:
     std::optional<docker_api::api_version> api_;
     std::optional<docker_api::version_answer> version_;
     bool is_podman_ = false;
+    std::optional<std::optional<std::filesystem::path>> data_root_;  ///< data_root(), once asked
 };
 
 static_assert(Transport<docker_engine>);

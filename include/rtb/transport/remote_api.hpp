@@ -159,11 +159,14 @@ public:
             o.ignore.dockerfile = request.dockerfile;
             snapshot = directory_context(request.context_dir, o).snapshot();
         }
-        const std::string id = submit(request, names, snapshot, stop);
+        std::uint64_t bytes_sent = 0;
+        const std::string id = submit(request, names, snapshot, stop, bytes_sent);
         logger.log(log_level::info, fmt::format("remote build {} submitted to {}", id, where_));
 
         try {
-            return follow(id, overall, started, names, logger, stop);
+            auto out = follow(id, overall, started, names, logger, stop);
+            out.bytes_sent = bytes_sent;
+            return out;
         } catch (const error& e) {
             // A stop that landed inside a status call (or a retry's wait)
             // ends here: the service is still asked to cancel.
@@ -278,7 +281,8 @@ private:
     }
 
     std::string submit(const build_request& request, const std::vector<std::string>& names,
-                       const std::shared_ptr<const context_snapshot>& snapshot, std::stop_token stop) {
+                       const std::shared_ptr<const context_snapshot>& snapshot, std::stop_token stop,
+                       std::uint64_t& bytes_sent) {
         const auto what = fmt::format("submitting the build of {}", names.front());
         const auto r = with_retry(stop, what, [&] {
             const auto boundary = detail::multipart_boundary();
@@ -297,7 +301,12 @@ private:
             http::request req{"POST", "/build"};
             req.headers.push_back({"X-API-Key", opts_.api_key});
             req.headers.push_back({"Content-Type", "multipart/form-data; boundary=" + boundary});
-            req.reader = [body](std::span<std::byte> buf) { return body->read(buf); };
+            bytes_sent = 0;  // the attempt that was accepted counts
+            req.reader = [body, &bytes_sent](std::span<std::byte> buf) {
+                const auto n = body->read(buf);
+                bytes_sent += n;
+                return n;
+            };
             auto resp = http_.send(req, stop);
             check(resp, false);
             return resp;

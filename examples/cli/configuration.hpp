@@ -1,0 +1,76 @@
+// The rtb program's side of configuration: --config, the flags layer read
+// back from CLI11, and loading file < environment < flags.
+#pragma once
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "rtb/config/environment.hpp"
+#include "rtb/config/resolve.hpp"
+#include "rtb/config/toml_file.hpp"
+
+namespace rtb::cli {
+
+/// --config FILE on `cmd`.
+inline void add_config_option(CLI::App* cmd, std::string& path) {
+    cmd->add_option("--config", path,
+                    "The configuration file (TOML; default: $RTB_CONFIG, else ~/.config/rtb/config.toml when it "
+                    "exists); environment variables RTB_* override it, flags override both");
+}
+
+/// The flags of `cmd` that were given and are configuration keys.
+inline config::layer flags_layer(const CLI::App& cmd) {
+    config::layer out;
+    for (const auto& k : config::keys()) {
+        if (k.flag.empty()) continue;
+        const CLI::Option* o = nullptr;
+        try {
+            o = cmd.get_option(std::string(k.flag));
+        } catch (const CLI::OptionNotFound&) {
+            continue;
+        }
+        if (o->count() == 0) continue;
+        const config::origin from{config::origin::kind::flag, std::string(k.flag)};
+        const auto& given = o->results();
+        if (k.name == "build_args") {
+            std::map<std::string, std::string> table;
+            for (const auto& kv : given) {
+                const auto eq = kv.find('=');
+                if (eq == std::string::npos || eq == 0)
+                    throw error(errc::invalid_argument,
+                                fmt::format("{} {} is not KEY=VALUE", k.flag, rtb::detail::printable(kv)));
+                table[kv.substr(0, eq)] = kv.substr(eq + 1);
+            }
+            out[std::string(k.name)] = {std::move(table), from};
+        } else if (o->get_expected_min() == 0) {  // a flag without a value: --force
+            out[std::string(k.name)] = {true, from};
+        } else {
+            out[std::string(k.name)] = {given.empty() ? std::string() : given.back(), from};
+        }
+    }
+    return out;
+}
+
+/// The configuration for `cmd`: the file (--config, else the default one),
+/// the environment, then the flags given. Throws invalid_argument listing
+/// every problem; io_error when the named file cannot be read.
+inline config::resolved load_configuration(const std::string& config_file, const CLI::App& cmd,
+                                           bool throw_on_problems = true) {
+    std::vector<config::layer> layers;
+    std::optional<std::filesystem::path> file;
+    if (!config_file.empty()) file = config_file;
+    else file = config::default_config_file();
+    if (file) layers.push_back(config::read_toml_file(*file));
+    layers.push_back(config::read_environment());
+    layers.push_back(flags_layer(cmd));
+    auto r = config::resolve(layers);
+    if (throw_on_problems) r.check();
+    // rtb's cache (locks, the stat cache) follows the configuration.
+    if (!r.values.cache_dir.empty()) ::setenv("RTB_CACHE_DIR", r.values.cache_dir.c_str(), 1);
+    return r;
+}
+
+}  // namespace rtb::cli
