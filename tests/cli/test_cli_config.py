@@ -11,6 +11,7 @@ program, on the real dockerd (through `scripts/engines run`):
 - `--json` statistics (phases, bytes sent, cache hit);
 - low disk: the cache directory on a small tmpfs, and an engine threshold no
   disk meets, both failing before the build with the numbers;
+- `rtb doctor --config`: the same configuration, its problems a finding;
 - runtime_image: used as it is, nothing built."""
 import json
 import os
@@ -219,6 +220,20 @@ try:
     status, out, err = build("--force", e=env(RTB_STORAGE_ENGINE_MIN_FREE="1EiB"))
     c.check(status == 2 and "the engine's data root" in err and "wanted" in err,
             f"an engine threshold no disk meets fails early, naming the data root: {status} {err[-400:]!r}")
+
+    # ------------------------------------------------------------ rtb doctor reads the same configuration
+    status, out, err = rtb("doctor", "--config", good, env=env())
+    c.check(status == 0 and "engine: Docker Engine" in out and "configuration" in out,
+            f"rtb doctor --config: ready with the configured engine: {status} {out[-600:]!r} {err!r}")
+    status, out, err = rtb("doctor", "--config", bad, "-H", host, env=env())
+    c.check(status == 1 and "FAILED  configuration" in out and "timeout is 'soon'" in out
+            and "engine: Docker Engine" in out,
+            f"rtb doctor names a bad configuration, and still checks the engine: {status} {out[-800:]!r}")
+    status, out, err = rtb("doctor", "--config", good, "--json", env=env(RTB_STORAGE_ENGINE_MIN_FREE="1EiB"))
+    report = json.loads(out) if out.strip().startswith("{") else {}
+    space = [x for x in report.get("checks", []) if x.get("name") == "disk space (engine)"]
+    c.check(status == 1 and report.get("ready") is False and space and space[0].get("status") == "failed",
+            f"rtb doctor applies the configured threshold: {status} {space}")
 
     # ------------------------------------------------------------ runtime_image: used as it is
     status, out, err = rtb("build", "--source", src, "--config", good, "--runtime-image", "local/prebuilt:7", env=env())
