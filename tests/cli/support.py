@@ -62,6 +62,15 @@ def engine_call(host, method, target):
         conn.close()
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def need(name):
     """An environment variable scripts/engines sets; exits with a clear message without it."""
     v = os.environ.get(name)

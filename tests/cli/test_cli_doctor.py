@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, need, rtb  # noqa: E402
+from support import Checks, need, rtb, free_port  # noqa: E402
 
 c = Checks()
 
@@ -39,14 +39,6 @@ def remedy_after(out, prefix):
         if line.startswith(prefix):
             return lines[i + 1] if i + 1 < len(lines) and lines[i + 1].startswith("        remedy: ") else None
     return None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_registry(folder, htpasswd_file):

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, Checks, engine_call, rtb  # noqa: E402
+from support import RTB, Checks, engine_call, rtb, free_port  # noqa: E402
 
 ENGINE = os.environ["RTB_TEST_ENGINE"]
 HOST = os.environ["RTB_PODMAN_HOST" if ENGINE == "podman" else "RTB_DOCKER_HOST"]
@@ -46,14 +45,6 @@ def remove(cid):
 
 def run(*args, host=HOST):
     return rtb("run", "--host", host, "--label", LABEL, *args)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ------------------------------------------------------------ attached runs

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,7 +23,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, ServeProcess, Checks, engine_call, need, rtb  # noqa: E402
+from support import RTB, ServeProcess, Checks, engine_call, need, rtb, free_port  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -32,14 +31,6 @@ base = need("RTB_TEST_BASE_IMAGE")
 run_id = str(os.getpid())
 KEY = f"it-key-{run_id}-0123456789abcdef"
 created_images = set()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server(ServeProcess):
