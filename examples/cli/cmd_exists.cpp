@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "configuration.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/retry.hpp"
 #include "rtb/transport/docker_engine.hpp"
@@ -67,9 +68,11 @@ void add_exists(CLI::App& app, action& run) {
                 if (!o->host.starts_with("http://") && !o->host.starts_with("https://"))
                     throw error(errc::invalid_argument,
                                 "--transport remote needs --host http://HOST:PORT (the build service)");
-                const char* key = std::getenv("RTB_API_KEY");
-                if (!key || !*key)
-                    throw error(errc::invalid_argument, "RTB_API_KEY is not set: the remote build service needs an API key");
+                const auto key = api_key_from_environment();
+                if (key.empty())
+                    throw error(errc::invalid_argument,
+                                "RTB_API_KEY is not set: the remote build service needs an API key (RTB_API_KEY, or "
+                                "RTB_API_KEY_FILE naming a file that holds it)");
                 remote_api::options ro;
                 ro.url = o->host;
                 ro.api_key = key;

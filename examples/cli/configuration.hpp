@@ -73,4 +73,14 @@ inline config::resolved load_configuration(const std::string& config_file, const
     return r;
 }
 
+/// The remote service's key as `rtb build` finds it without a file:
+/// RTB_API_KEY, else the file RTB_API_KEY_FILE names. Empty: none.
+inline std::string api_key_from_environment() {
+    auto env = config::read_environment();
+    std::erase_if(env, [](const auto& kv) { return kv.first != "api_key" && kv.first != "api_key_file"; });
+    const auto r = config::resolve({env});
+    r.check();
+    return r.values.api_key;
+}
+
 }  // namespace rtb::cli

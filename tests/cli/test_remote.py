@@ -195,6 +195,15 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.check("unauthorized" in err, f"build says unauthorized: {err}")
     code, _, err = rtb("exists", *remote, base, env={k: v for k, v in env.items() if k != "RTB_API_KEY"})
     c.check(code == 2 and "RTB_API_KEY" in err, f"no key: exit 2 naming RTB_API_KEY ({code}, {err})")
+    # The key from a file (RTB_API_KEY_FILE), as the configuration's api_key_file.
+    key_file = os.path.join(tmp, "client-key")
+    with open(key_file, "w") as f:
+        f.write(KEY + "\n")
+    no_key = {k: v for k, v in env.items() if k != "RTB_API_KEY"}
+    code, _, err = rtb("exists", *remote, "local/never-built-here:1", env=dict(no_key, RTB_API_KEY_FILE=key_file))
+    c.check(code == 1 and "unauthorized" not in err, f"exists with RTB_API_KEY_FILE: answered (exit 1) ({code}, {err})")
+    code, _, err = rtb("config", "show", env=dict(no_key, RTB_API_KEY_FILE=key_file))
+    c.check(code == 0 and KEY not in err + _, "config show masks the file's key")
     c.check(KEY not in main.log(), "the server never logs a key")
 
     # ------------------------------------------------------- success, reuse, exists
