@@ -218,7 +218,7 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
             builder.logger().finish();
             fmt::print(stderr, "rtb: plan: {}{} -> {} ({:.2f} s)\n", to_string(r.plan), r.dry_run ? " (dry run)" : "",
                        r.image, static_cast<double>(r.timings.total.count()) / 1000.0);
-            print_phases(r);
+            if (!r.cache_hit()) print_phases(r);  // a reuse did nothing worth timing
             if (o.json) fmt::print("{}\n", json_result(r, spec.base_image));
             else fmt::print("{}\n", r.image);
             return ok;

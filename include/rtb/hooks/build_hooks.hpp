@@ -12,9 +12,11 @@
 //
 // Order: pre_build (only when a build will run: not for a reuse or a dry
 // run), the build, then post_build (also after a reuse) or on_error (any
-// error from the build on, a veto included). A hook that throws fails the
-// build with its error; post_build and on_error run outside the builder's
-// locks, so a slow hook delays only its own call.
+// error from the lookup on, a veto included). A hook that throws fails the
+// call with its error (after a post_build, the image is built and tagged
+// all the same). Hooks run on the thread of the build they belong to and
+// outside the builder's locks: concurrent builds call them concurrently, so
+// a hook that keeps state guards it, and a slow hook delays only its build.
 //
 // A pre-build hook may add labels but not change build arguments: the tags
 // are a hash of everything that shapes the image, so what is built must be
