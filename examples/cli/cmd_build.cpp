@@ -39,10 +39,10 @@ struct build_options {
     std::string host;
     std::string batch_file;
     std::string build_folder;
-    std::string timeout = "30m";
-    std::string stall_timeout;
-    std::string poll_interval = "30s";
-    std::string jobs = "2";
+    // Targets of flags that are configuration keys: their values are read
+    // back through the configuration's flag layer, checked there, and used
+    // from `settings`.
+    std::string timeout, stall_timeout, poll_interval, jobs;
     // --transport cli
     std::string cli_program = "docker";
     std::string cli_mode = "automatic";
@@ -232,7 +232,7 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
 
     // A batch: bounded parallelism, shared dedup (one builder), one line per base image.
     const auto bases = read_batch_file(o.batch_file);
-    const auto jobs = static_cast<std::size_t>(parse_integer(o.jobs, "--jobs", 1, 64));
+    const auto jobs = static_cast<std::size_t>(o.settings.workers);  // checked 1..64 with the configuration
     struct outcome {
         std::optional<runtime_image> image;
         std::optional<error> failure;
@@ -371,18 +371,22 @@ void apply_configuration(build_options& o, const config::resolved& conf) {
     o.transport = s.transport;
     o.host = s.host;
     if (o.host.empty() && o.transport == "remote") o.host = s.remote_url;
-    o.jobs = std::to_string(s.workers);
 }
 
 /// runtime_image is set: the seed's runtime_container_image, used as it is.
 int use_runtime_image(const build_options& o) {
-    const auto& image = o.settings.runtime_image;
-    fmt::print(stderr, "rtb: plan: reuse -> {} (runtime_image is set: used as it is, nothing is built)\n", image);
-    if (o.json)
-        fmt::print("{{\"image\":{},\"plan\":\"reuse\",\"tags\":[],\"seconds\":0,\"image_id\":\"\",\"from\":\"\","
-                   "\"base_image\":{},\"dry_run\":{},\"override\":true}}\n",
-                   detail::json_quote(image), detail::json_quote(o.runtime.base_image), o.dry_run ? "true" : "false");
-    else fmt::print("{}\n", image);
+    runtime_image r;
+    r.image = o.settings.runtime_image;
+    r.plan = plan_kind::reuse;
+    r.dry_run = o.dry_run;
+    fmt::print(stderr, "rtb: plan: reuse -> {} (runtime_image is set: used as it is, nothing is built)\n", r.image);
+    if (o.json) {
+        auto json = json_result(r, o.runtime.base_image);
+        json.insert(json.size() - 1, ",\"override\":true");  // the same object as a build's, marked
+        fmt::print("{}\n", json);
+    } else {
+        fmt::print("{}\n", r.image);
+    }
     return ok;
 }
 

@@ -239,6 +239,11 @@ try:
     status, out, err = rtb("build", "--source", src, "--config", good, "--runtime-image", "local/prebuilt:7", env=env())
     c.check(status == 0 and out.strip().splitlines()[-1] == "local/prebuilt:7" and "nothing is built" in err,
             f"--runtime-image is used as it is: {status} {out!r} {err!r}")
+    status, out, err = rtb("build", "--source", src, "--config", good, "--runtime-image", "local/prebuilt:7", "--json",
+                           env=env())
+    r = json.loads(out.strip().splitlines()[-1]) if status == 0 else {}
+    c.equal((r.get("image"), r.get("plan"), r.get("override"), r.get("cache_hit"), r.get("bytes_sent")),
+            ("local/prebuilt:7", "reuse", True, True, 0), "--runtime-image --json: a build's object, marked override")
 finally:
     if mounted:
         subprocess.run(["umount", small])
