@@ -11,6 +11,7 @@
 #include "rtb/config/environment.hpp"
 #include "rtb/config/resolve.hpp"
 #include "rtb/config/toml_file.hpp"
+#include "runtime_options.hpp"
 
 namespace rtb::cli {
 
@@ -38,11 +39,8 @@ inline config::layer flags_layer(const CLI::App& cmd) {
         if (k.name == "build_args") {
             std::map<std::string, std::string> table;
             for (const auto& kv : given) {
-                const auto eq = kv.find('=');
-                if (eq == std::string::npos || eq == 0)
-                    throw error(errc::invalid_argument,
-                                fmt::format("{} {} is not KEY=VALUE", k.flag, rtb::detail::printable(kv)));
-                table[kv.substr(0, eq)] = kv.substr(eq + 1);
+                auto [name, value] = runtime_options::assignment(kv, k.flag, "KEY=VALUE");
+                table[std::move(name)] = std::move(value);
             }
             out[std::string(k.name)] = {std::move(table), from};
         } else if (o->get_expected_min() == 0) {  // a flag without a value: --force
