@@ -55,6 +55,31 @@ c.equal(out, "to-stdout\n", "the container's stdout is rtb's stdout")
 c.equal(err, "to-stderr\n", "the container's stderr is rtb's stderr")
 c.equal(ours(), {}, "--rm: nothing left after an attached run")
 
+# Both streams at a high rate: every line arrives exactly once, in order per
+# stream (dockerd stamps the two streams on separate threads, so its log is
+# not in stamp order; the catch-up after the follower must not repeat or
+# drop a line whatever the order).
+LINES = 4000
+script = ('i=0; while [ $i -lt %d ]; do echo "out $i"; echo "err $i" >&2; '
+          'if [ $((i %% 97)) -eq 0 ]; then echo "burst $i" >&2; echo "burst $i" >&2; fi; i=$((i+1)); done') % LINES
+for attempt in range(3):
+    code, out, err = run("--rm", IMAGE, "--", "sh", "-c", script)
+    want_out = [f"out {i}" for i in range(LINES)]
+    want_err = []
+    for i in range(LINES):
+        want_err.append(f"err {i}")
+        if i % 97 == 0:
+            want_err += [f"burst {i}", f"burst {i}"]
+    got_out, got_err = out.splitlines(), err.splitlines()
+    c.equal(code, 0, f"interleaved run {attempt}: exit 0")
+    c.check(got_out == want_out, f"interleaved run {attempt}: stdout has every line once, in order "
+                                 f"({len(got_out)} lines, first difference at "
+                                 f"{next((k for k, (a, b) in enumerate(zip(got_out, want_out)) if a != b), None)})")
+    c.check(got_err == want_err, f"interleaved run {attempt}: stderr has every line once, in order "
+                                 f"({len(got_err)} lines of {len(want_err)}, first difference at "
+                                 f"{next((k for k, (a, b) in enumerate(zip(got_err, want_err)) if a != b), None)})")
+c.equal(ours(), {}, "--rm: nothing left after the interleaved runs")
+
 code, out, err = run("--rm", "-e", "A=1", "--env", "B=x y=z", "-e", "A=2", "-w", "/tmp", "-u", "65534:65534",
                      IMAGE, "--", "sh", "-c", 'echo "$A|$B"; pwd; id -u; id -g')
 c.equal((code, out), (0, "2|x y=z\n/tmp\n65534\n65534\n"), "--env (last wins), --workdir and --user apply")
@@ -122,12 +147,20 @@ status, body = engine("GET", f"/containers/{cid}/json")
 c.equal(json.loads(body)["Name"].lstrip("/"), f"rtb-{RUN}", "--name names it")
 remove(cid)
 
-port = free_port()
-code, out, err = run("-d", "--rm", "--network", "host", "--publish", str(port),
-                     "--health-cmd", f"wget -q -O /dev/null http://127.0.0.1:{port}/", "--health-interval", "200ms",
-                     IMAGE, "--", "sh", "-c",
-                     f"mkdir -p /tmp/www && echo hello > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /tmp/www")
-cid = out.strip()
+# The port was free a moment ago; if something takes it before httpd binds
+# it, the sandbox never gets healthy: try again with another (at most 3 times).
+for attempt in range(3):
+    port = free_port()
+    code, out, err = run("-d", "--rm", "--network", "host", "--publish", str(port),
+                         "--health-cmd", f"wget -q -O /dev/null http://127.0.0.1:{port}/", "--health-interval", "200ms",
+                         IMAGE, "--", "sh", "-c",
+                         f"mkdir -p /tmp/www && echo hello > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /tmp/www")
+    cid = out.strip()
+    if code == 0:
+        break
+    print(f"attempt {attempt}: port {port} was taken meanwhile? {err.strip()[-300:]}", file=sys.stderr)
+    for left in ours():
+        remove(left)
 c.equal(code, 0, f"a published port with a health check starts: {err!r}")
 try:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

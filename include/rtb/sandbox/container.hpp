@@ -145,14 +145,18 @@ public:
     /// stops (or `stop` is requested: cancelled).
     void logs(const output_sink& sink, log_options o, std::stop_token stop = {}) {
         auto& s = need();
-        if (o.follow && !s.podman && !s.tty) return follow_with_catch_up(sink, o, stop);
-        if (o.follow && s.podman) return follow_until_exit(sink, o, stop);
+        if (o.follow && !s.tty) return follow_with_catch_up(sink, o, stop);
+        const auto what = fmt::format("reading the logs of container {} on {}", s.id, s.where);
         mux_decoder decoder(s.tty);
         http::request r{"GET", container_api::logs_target(s.api, s.id, o.follow, o.stdout_stream, o.stderr_stream, o.tail)};
         r.timeout = o.follow ? std::chrono::milliseconds(0) : s.request_timeout;
         r.on_data = [&](std::string_view chunk) { decoder.feed(chunk, sink); };
+        if (o.follow && s.podman) {
+            if (follow_until_exit(r, stop, what)) decoder.finish();
+            return;
+        }
         const auto resp = s.client.send(r, stop);
-        http::throw_for_status(resp, fmt::format("reading the logs of container {} on {}", s.id, s.where));
+        http::throw_for_status(resp, what);
         decoder.finish();
     }
     void logs(const output_sink& sink, std::stop_token stop = {}) { logs(sink, log_options{}, stop); }
@@ -270,13 +274,79 @@ private:
     /// has exited.
     static constexpr std::chrono::seconds podman_log_drain{5};
 
-    // Podman 4.3 now and then keeps a followed log stream open after the
-    // container has exited (a test's follow once never returned). So the
-    // exit is watched on a second connection; once the engine reports it,
-    // the stream has podman_log_drain to end by itself, then it is ended
-    // and what arrived is the whole log. A watch that fails sets no bound.
-    // (For a started container: a created one counts as not running.)
-    void follow_until_exit(const output_sink& sink, const log_options& o, std::stop_token stop) {
+    /// Follows the logs with timestamps, then reads again from a little
+    /// before the latest stamp seen and passes on only what the follow did
+    /// not (log_catch_up: matched by order, not by stamp, since dockerd's
+    /// log is not in stamp order when both streams write; a last entry the
+    /// follow passed on in part goes on from where it stopped). Why a
+    /// second read: dockerd 20.10's follower can end at the container's
+    /// exit before the last entries reach it (seen in 4 of 10 runs: the
+    /// final line missing); Podman 4.3's now and then keeps the stream open
+    /// after the exit (a follow once never returned), and at a high output
+    /// rate has been seen to stop passing entries on long before it ends.
+    /// So on Podman the exit is also watched on a second connection: once
+    /// the engine reports it, the stream has podman_log_drain to end by
+    /// itself before it is ended. The tail limit applies to the follow only.
+    void follow_with_catch_up(const output_sink& sink, const log_options& o, std::stop_token stop) {
+        auto& s = need();
+        const auto what = fmt::format("reading the logs of container {} on {}", s.id, s.where);
+        struct reading {
+            mux_decoder frames{false};
+            timestamp_stripper stamps;
+        };
+        auto request = [&](bool follow, std::optional<unsigned> tail, std::optional<std::int64_t> since, reading& rd,
+                           auto&& on_entry) {
+            std::string target = container_api::logs_target(s.api, s.id, follow, o.stdout_stream, o.stderr_stream, tail);
+            target += "&timestamps=1";
+            if (since) target += fmt::format("&since={}", *since);
+            http::request r{"GET", std::move(target)};
+            r.timeout = follow ? std::chrono::milliseconds(0) : s.request_timeout;
+            r.on_data = [&](std::string_view chunk) {
+                rd.frames.feed(chunk, [&](std_stream st, std::string_view piece, bool first) {
+                    rd.stamps.feed(st, piece, first, on_entry);
+                });
+            };
+            return r;
+        };
+
+        log_catch_up catch_up;
+        reading followed;
+        auto pass_followed = [&](std_stream st, log_time t, std::string_view data, bool entry_start) {
+            if (entry_start) catch_up.followed(st, t);
+            catch_up.followed_bytes(data.size());
+            if (!data.empty()) sink(st, data);
+        };
+        auto follow = request(true, o.tail, std::nullopt, followed, pass_followed);
+        if (s.podman) {
+            if (follow_until_exit(follow, stop, what)) followed.frames.finish();
+            // else the stream was ended after the exit: a frame cut short is caught up below
+        } else {
+            const auto resp = s.client.send(follow, stop);
+            http::throw_for_status(resp, what);
+            followed.frames.finish();
+        }
+
+        catch_up.begin_catch_up(o.tail.has_value());
+        reading again;
+        std::size_t skip = 0;  // bytes of the current entry the follow passed on already
+        auto request_again = request(false, std::nullopt, catch_up.since(), again,
+                                     [&](std_stream st, log_time t, std::string_view data, bool entry_start) {
+                                         if (entry_start) skip = catch_up.already_passed(st, t);
+                                         const auto drop = std::min(skip, data.size());
+                                         skip -= drop;
+                                         data.remove_prefix(drop);
+                                         if (!data.empty()) sink(st, data);
+                                     });
+        const auto resp = s.client.send(request_again, stop);
+        http::throw_for_status(resp, what);
+        again.frames.finish();
+    }
+
+    /// Sends the follow request `r` on Podman, ending it once the container
+    /// has exited and the stream has had podman_log_drain to end by itself.
+    /// Returns whether it ended by itself. (For a started container: a
+    /// created one counts as not running. A watch that fails sets no bound.)
+    bool follow_until_exit(http::request& r, std::stop_token stop, const std::string& what) {
         auto& s = need();
         std::stop_source ended;  // the user's stop, or the drain period over
         std::stop_callback forward(stop, [&] { ended.request_stop(); });
@@ -286,9 +356,9 @@ private:
                                     std::stop_token self) {
             try {
                 http::client c(ep, ho);
-                http::request r{"POST", target};
-                r.timeout = std::chrono::milliseconds(0);
-                const auto resp = c.send(r, self);
+                http::request w{"POST", target};
+                w.timeout = std::chrono::milliseconds(0);
+                const auto resp = c.send(w, self);
                 if (resp.status >= 300 && !detail::sandbox::container_gone(resp)) return;
             } catch (const error&) {
                 return;
@@ -300,68 +370,15 @@ private:
             drained = true;
             ended.request_stop();
         });
-        mux_decoder decoder(s.tty);
-        http::request r{"GET", container_api::logs_target(s.api, s.id, true, o.stdout_stream, o.stderr_stream, o.tail)};
-        r.timeout = std::chrono::milliseconds(0);
-        r.on_data = [&](std::string_view chunk) { decoder.feed(chunk, sink); };
         http::response resp;
         try {
             resp = s.client.send(r, ended.get_token());
         } catch (const error& e) {
             if (e.value() != errc::cancelled || !drained || stop.stop_requested()) throw;
-            return;  // the container exited and its stream did not end: what arrived is its log
+            return false;  // the container exited and its stream did not end
         }
-        http::throw_for_status(resp, fmt::format("reading the logs of container {} on {}", s.id, s.where));
-        decoder.finish();
-    }
-
-    /// dockerd 20.10's follower can end at the container's exit before the
-    /// last entries reach it (seen in 4 of 10 runs: the final line missing).
-    /// So follow with timestamps, then read what came at or after the last
-    /// entry seen and pass on only what is new: entries later than it, and
-    /// of those stamped the same nanosecond, the ones not yet passed on.
-    /// (Podman 4.3 stamps whole seconds only, and needs no catch-up: its
-    /// follower has not been seen to miss an entry.)
-    void follow_with_catch_up(const output_sink& sink, const log_options& o, std::stop_token stop) {
-        auto& s = need();
-        const auto what = fmt::format("reading the logs of container {} on {}", s.id, s.where);
-        std::optional<log_time> last;
-        std::size_t at_last = 0;  // entries passed on that carry the `last` stamp
-        auto read = [&](bool follow, std::optional<std::int64_t> since, auto&& on_entry) {
-            mux_decoder decoder(false);
-            timestamp_stripper stamps;
-            std::string target = container_api::logs_target(s.api, s.id, follow, o.stdout_stream, o.stderr_stream, o.tail);
-            target += "&timestamps=1";
-            if (since) target += fmt::format("&since={}", *since);
-            http::request r{"GET", std::move(target)};
-            r.timeout = follow ? std::chrono::milliseconds(0) : s.request_timeout;
-            r.on_data = [&](std::string_view chunk) {
-                decoder.feed(chunk, [&](std_stream st, std::string_view piece, bool first) {
-                    stamps.feed(st, piece, first, on_entry);
-                });
-            };
-            const auto resp = s.client.send(r, stop);
-            http::throw_for_status(resp, what);
-            decoder.finish();
-        };
-        read(true, std::nullopt, [&](std_stream st, log_time t, std::string_view data, bool entry_start) {
-            if (entry_start) {
-                if (last && t == *last) {
-                    ++at_last;
-                } else {
-                    last = t;
-                    at_last = 1;
-                }
-            }
-            if (!data.empty()) sink(st, data);
-        });
-        std::size_t same = 0;
-        bool skipping = true;
-        read(false, last ? std::optional<std::int64_t>(last->seconds) : std::nullopt,
-             [&](std_stream st, log_time t, std::string_view data, bool entry_start) {
-                 if (entry_start) skipping = last && (t < *last || (t == *last && same++ < at_last));
-                 if (!skipping && !data.empty()) sink(st, data);
-             });
+        http::throw_for_status(resp, what);
+        return true;
     }
 
     struct state {

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <charconv>
+#include <deque>
 #include <compare>
 #include <optional>
 #include <cstddef>
@@ -15,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -268,6 +271,94 @@ private:
     std::string head_;
     bool in_head_ = false;
     log_time current_;
+};
+
+/// What a catch-up read passes on. A follower that ended early has passed
+/// on a prefix of the engine's log (its last entry perhaps only in part); a
+/// second read of the entries stamped at or after since() returns, in the
+/// same order, those of that prefix stamped then, followed by what the
+/// follower missed. So the first entries of the catch-up that match the
+/// follower's recent entries, in order, are skipped (a part-passed one only
+/// as far as it went), and everything after is passed on: no byte twice,
+/// none lost, whatever the order of the stamps (dockerd stamps stdout and
+/// stderr on separate threads, so its log is not in stamp order).
+///
+/// Entries the follower saw more than `margin` + 1 s before its latest stamp
+/// are forgotten (they precede since()), so memory holds only the last
+/// seconds of output. What the follower missed must be stamped within
+/// `margin` of the latest entry it saw, which the engines' write delay keeps.
+class log_catch_up {
+public:
+    /// already_passed()'s answer for an entry passed on whole.
+    static constexpr std::size_t whole = static_cast<std::size_t>(-1);
+
+    explicit log_catch_up(std::chrono::seconds margin = std::chrono::seconds(2)) : margin_(margin.count()) {}
+
+    /// An entry the follower began to pass on (call at each entry's start).
+    void followed(std_stream st, log_time t) {
+        if (!latest_ || *latest_ < t) latest_ = t;
+        recent_.push_back({st, t, 0});
+        const log_time keep_from{latest_->seconds - margin_ - 1, latest_->nanos};
+        while (recent_.size() > 1 && recent_.front().at < keep_from) recent_.pop_front();
+    }
+
+    /// Bytes of the current entry the follower passed on.
+    void followed_bytes(std::size_t n) {
+        if (!recent_.empty()) recent_.back().bytes += n;
+    }
+
+    /// The `since` (whole seconds) of the catch-up read; std::nullopt when
+    /// the follower saw nothing (then read everything).
+    std::optional<std::int64_t> since() const {
+        if (!latest_) return std::nullopt;
+        return latest_->seconds - margin_;
+    }
+
+    /// Starts matching the catch-up read against what was followed.
+    /// `follow_had_tail`: the follower started at a tail limit, so the
+    /// catch-up (which has none) may first return entries the follower was
+    /// never meant to show; those are skipped until its entries are matched.
+    void begin_catch_up(bool follow_had_tail = false) {
+        skip_unmatched_ = follow_had_tail;
+        expected_.clear();
+        if (const auto s = since())
+            for (std::size_t i = 0; i < recent_.size(); ++i)
+                if (recent_[i].at.seconds >= *s) {
+                    expected_.push_back(recent_[i]);
+                    // Only the follower's last entry can have been cut short.
+                    if (i + 1 < recent_.size()) expected_.back().bytes = whole;
+                }
+        matched_ = 0;
+    }
+
+    /// How many bytes of a catch-up entry the follower passed on already
+    /// (call at each entry's start): 0 for a new entry, `whole` for one it
+    /// passed on whole, else the part it passed on before it was cut.
+    std::size_t already_passed(std_stream st, log_time t) {
+        if (matched_ < expected_.size()) {
+            const auto& e = expected_[matched_];
+            if (e.stream == st && e.at == t) {
+                ++matched_;
+                return e.bytes;
+            }
+            if (skip_unmatched_) return whole;  // before the tail the follower started at
+            matched_ = expected_.size();  // once something new came, everything after it is new
+        }
+        return 0;
+    }
+
+private:
+    struct entry {
+        std_stream stream;
+        log_time at;
+        std::size_t bytes;  ///< passed on by the follower
+    };
+    std::int64_t margin_;
+    std::optional<log_time> latest_;
+    std::deque<entry> recent_;
+    std::vector<entry> expected_;
+    std::size_t matched_ = 0;
+    bool skip_unmatched_ = false;
 };
 
 }  // namespace rtb
