@@ -213,8 +213,14 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.check(image.startswith(f"local/rtb-it-{run_id}/runtime:"), f"the image is named under the prefix: {image}")
     c.check("plan" in out and '"scratch"' in out, "the plan was scratch")
     if image:
-        created_images.update(json.loads(out.strip().splitlines()[-1])["tags"])
+        doc = json.loads(out.strip().splitlines()[-1])
+        created_images.update(doc["tags"])
         c.check(engine_has(image), "the engine has the built image")
+        c.check(len(doc["tags"]) == 3 and all(t.startswith(f"local/rtb-it-{run_id}/runtime:") and engine_has(t)
+                                              for t in doc["tags"]),
+                f"--json's tags are the names the service applied: {doc['tags']}")
+        c.check(doc.get("image_id", "").startswith("sha256:") and len(doc["image_id"]) == 71,
+                f"image_id is the built image's id: {doc.get('image_id')!r}")
         code, _, err = rtb("exists", *remote, "-v", image, env=env)
         c.equal(code, 0, f"rtb exists --transport remote finds it ({err})")
         c.check("bytes" in err and "uploaded" in err, f"exists -v shows upload time and size: {err}")
@@ -224,6 +230,28 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         c.check("plan: reuse" in err, "the plan was reuse (through GET /image_exists)")
     code, _, _ = rtb("exists", *remote, f"local/rtb-it-{run_id}/runtime:missing", env=env)
     c.equal(code, 1, "a missing image: exit 1")
+
+    # --runtime-repo: the service still names the image under its prefix, and
+    # rtb prints the names that exist there, not the ones asked for.
+    for attempt in ("build", "reuse"):
+        code, out, err = rtb(*build_args, "--template", ok_template, "--runtime-repo", "rtb-bars/dbg", env=env)
+        printed = out.strip().splitlines()[-1] if code == 0 and out.strip() else ""
+        c.equal(code, 0, f"--runtime-repo {attempt}: succeeds ({err[-800:]})")
+        c.check(printed.startswith(f"local/rtb-it-{run_id}/dbg:"), f"--runtime-repo {attempt}: the name is the "
+                                                                    f"service's: {printed!r}")
+        c.check(printed and engine_has(printed), f"--runtime-repo {attempt}: the printed image exists: {printed!r}")
+        c.check("rtb-bars/dbg" not in err.replace("--runtime-repo", ""), f"--runtime-repo {attempt}: stderr names "
+                                                                          f"no image that does not exist: {err[-600:]}")
+        if printed:
+            created_images.add(printed)
+    code, out, err = rtb(*build_args, "--template", ok_template, "--runtime-repo", "rtb-bars/dbg", "--force", "--json",
+                         env=env)
+    doc = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
+    c.check(code == 0 and doc.get("tags") and all(t.startswith(f"local/rtb-it-{run_id}/dbg:") and engine_has(t)
+                                                  for t in doc["tags"]),
+            f"--runtime-repo --json: the tags applied are the service's names ({code}, {doc}, {err[-500:]})")
+    c.check(doc.get("image_id", "").startswith("sha256:"), f"--runtime-repo --json: image_id is an id: {doc}")
+    created_images.update(doc.get("tags") or [])
     status, _, payload = call(main, "GET", "/image_exists?image=" + urllib.parse.quote("Not A Name!"))
     c.check(status == 400 and "invalid image reference" in str(payload), f"a bad image name: 400 ({payload})")
 
@@ -323,26 +351,27 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.equal(os.listdir(work), [], "no uploaded context is left in the work folder")
 
     # ------------------------------------------------------- limits: 413, bombs, entries, rate
-    small = Server(tmp, "--max-upload", "1", "--max-context", "1", "--max-entries", "5", "--rate", "1", "--burst", "4",
+    small = Server(tmp, "--max-upload", "1", "--max-context", "1", "--max-entries", "5",
                    env_extra={"TMPDIR": serve_tmp})
     big = base64.b64encode(os.urandom(2 << 20))
     status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/big:1", raw_context=big)
     c.equal(status, 413, f"a 2.7 MiB upload to a 1 MiB server: 413 ({payload})")
-    time.sleep(1.2)
     bomb = tar_gz({"Dockerfile": "FROM x\n", "zeros": b"\0" * (8 << 20)})
     c.check(len(bomb) < (1 << 20) // 2, "the bomb is small compressed")
     status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/bomb:1", raw_context=base64.b64encode(bomb))
     c.check(status == 400 and "expands to more than" in str(payload), f"a gzip bomb: 400 ({status} {payload})")
-    time.sleep(1.2)
     many = tar_gz({"Dockerfile": "FROM x\n", **{f"f{i}": "x" for i in range(10)}})
     status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/many:1", raw_context=base64.b64encode(many))
     c.check(status == 400 and "more than 5 entries" in str(payload), f"too many entries: 400 ({status} {payload})")
-    time.sleep(4.5)
-    answers = [call(small, "GET", "/registry_prefix") for _ in range(8)]
+    c.equal(small.stop(), 128 + signal.SIGTERM, "the small server stops")
+    # The rate limit, on a server of its own: 8 requests at once against a
+    # burst of 4 and 1 per second.
+    limiting = Server(tmp, "--rate", "1", "--burst", "4", env_extra={"TMPDIR": serve_tmp})
+    answers = [call(limiting, "GET", "/registry_prefix") for _ in range(8)]
     limited = [a for a in answers if a[0] == 429]
     c.check(len(limited) >= 3, f"past the burst, requests get 429 ({[a[0] for a in answers]})")
     c.check(all(int(a[1].get("Retry-After", "0")) >= 1 for a in limited), "each 429 has a Retry-After")
-    c.equal(small.stop(), 128 + signal.SIGTERM, "the small server stops")
+    c.equal(limiting.stop(), 128 + signal.SIGTERM, "the limiting server stops")
 
     # ------------------------------------------------------- TIMEOUT and EXPIRED
     slow = Server(tmp, "--workers", "1", "--build-timeout", "3s", "--queue-timeout", "1s",

@@ -35,8 +35,9 @@ enum class remote_build_state {
 /// The answer of GET /build_status?build_id=...
 struct remote_build_status {
     remote_build_state state = remote_build_state::pending;
-    std::string image;  ///< set (and checked) when state is success
-    std::string error;  ///< the service's message, when it gave one
+    std::string image;     ///< set (and checked) when state is success
+    std::string image_id;  ///< the built image's id, when the service gives one (rtb serve: "image_id")
+    std::string error;     ///< the service's message, when it gave one
 
     /// Whether polling can stop.
     bool finished() const noexcept {
@@ -170,10 +171,10 @@ inline std::string parse_build_id(std::string_view body) {
 inline remote_build_status parse_build_status(std::string_view body) {
     detail::api_answer a("GET /build_status", body);
     std::optional<std::string_view> status;
-    std::string_view image, message;
+    std::string_view image, image_id, message;
     a.fields([&](std::string_view key, simdjson::ondemand::value& v) -> simdjson::error_code {
         std::string_view s;
-        if (key == "status" || key == "image" || key == "error") {
+        if (key == "status" || key == "image" || key == "image_id" || key == "error") {
             bool is_null = false;
             if (auto e = v.is_null().get(is_null)) return e;
             if (is_null) return key == "status" ? simdjson::INCORRECT_TYPE : simdjson::SUCCESS;
@@ -181,6 +182,7 @@ inline remote_build_status parse_build_status(std::string_view body) {
         }
         if (key == "status") status = s;
         else if (key == "image") image = s;
+        else if (key == "image_id") image_id = s;
         else if (key == "error") message = s;
         return simdjson::SUCCESS;
     });
@@ -203,6 +205,10 @@ inline remote_build_status parse_build_status(std::string_view body) {
     if (r.state == S::success) {
         if (!detail::is_token(image, 512)) a.fail(fmt::format("status SUCCESS with an unusable image {}", detail::excerpt(image)));
         r.image = image;
+        // An id is "sha256:" and 64 hex digits; anything else is not one and is dropped.
+        if (image_id.size() == 71 && image_id.starts_with("sha256:") &&
+            image_id.find_first_not_of("0123456789abcdef", 7) == std::string_view::npos)
+            r.image_id = image_id;
     }
     r.error = message;
     return r;

@@ -115,6 +115,9 @@ public:
         return apply_registry_prefix(image, registry_prefix(stop));
     }
 
+    /// ImageNaming: the name the service gives an image asked for as `ref`.
+    std::string stored_name(const image_ref& ref, std::stop_token stop = {}) { return service_name(ref.str(), stop); }
+
     /// GET /image_exists: whether the service has the image, with its upload
     /// time and size when it says.
     remote_image_info image_info(std::string_view image, std::stop_token stop = {}) {
@@ -219,7 +222,7 @@ private:
             }
             if (status.state == remote_build_state::success) {
                 build_result out;
-                out.image_id = status.image;
+                out.image_id = status.image_id;  // an id, when the service says one (rtb serve does)
                 out.tags = names;
                 out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
                 return out;
@@ -330,7 +333,7 @@ private:
 };
 
 using remote_api = basic_remote_api<exponential_backoff>;
-static_assert(Transport<remote_api>);
+static_assert(Transport<remote_api> && ImageNaming<remote_api>);
 
 // ---------------------------------------------------------------------------
 
