@@ -25,6 +25,7 @@
 #include <fmt/ranges.h>
 
 #include "rtb/builder.hpp"
+#include "rtb/detail/file_lock.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/prune.hpp"
 #include "rtb/sandbox/container.hpp"
@@ -66,6 +67,11 @@ struct counting_logger {
         std::lock_guard lock(c->m);
         return c->images_built;
     }
+    bool said(std::string_view part) const {
+        std::lock_guard lock(c->m);
+        return std::any_of(c->messages.begin(), c->messages.end(),
+                           [&](const std::string& m) { return m.find(part) != std::string::npos; });
+    }
 };
 
 using test_builder = basic_builder<docker_engine, engine_layer_cache, no_retry, openhands_tags, counting_logger>;
@@ -102,23 +108,17 @@ struct runtime_tree {
                               std::filesystem::copy_options::recursive);
         std::filesystem::copy_file(std::filesystem::path(RTB_SOURCE_ROOT) / "examples/runtime/deps.lock", lock);
     }
-    std::int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch()).count();
-
+    // Removes the names this test made. Images the builds left without a
+    // name are not removed here: the leak check around the test reports
+    // them (a superseded image is the builder's to remove).
     ~runtime_tree() {
         try {
             auto e = env().engine_client();
             for (const auto& img : e.images())
                 for (const auto& name : img.repo_tags)
                     if (name.find(env().repo) != std::string::npos) e.remove(image_ref::parse(name), true);
-            // A forced rebuild on Podman leaves the image it replaced without
-            // tags (the same inputs give a new image id there): rtb-built,
-            // untagged and made during this test (tests run alone) is ours.
-            for (const auto& img : e.images({image_labels::source_tag}))
-                if (img.created + 1 >= started &&
-                    std::ranges::all_of(img.repo_tags, [](const std::string& n) { return n.starts_with("<none>"); }))
-                    e.remove(image_ref::parse(img.id), true);
-        } catch (...) {
+        } catch (const std::exception& ex) {
+            BOOST_ERROR("removing this test's images failed: " << ex.what());
         }
     }
 
@@ -164,6 +164,14 @@ std::size_t temp_build_folders() {
     for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
         if (e.path().filename().string().starts_with("rtb-build-")) ++n;
     return n;
+}
+
+/// The id of the last step done in a build log (" ---> 1a2b3c4d5e6f"), or "".
+std::string last_step_image(const std::vector<std::string>& log) {
+    std::string id;
+    for (const auto& line : log)
+        if (const auto found = docker_api::step_image_of(line); !found.empty()) id = found;
+    return id;
 }
 
 }  // namespace
@@ -231,6 +239,14 @@ BOOST_AUTO_TEST_CASE(scratch_then_reuse_then_lock_then_versioned_then_forced) {
     BOOST_TEST(forced.from_image == env().base);
     BOOST_TEST(built_on(forced.image, env().base));
     BOOST_TEST(log.built() == 4);
+    // The versioned build's image lost both its names to the forced one and
+    // nothing uses it: removed at once. The first image keeps its source
+    // and lock names (it lost only the versioned one) and stays.
+    auto engine = env().engine_client();
+    BOOST_REQUIRE(versioned.image_id != forced.image_id);  // other steps (scratch), another image
+    BOOST_TEST(!engine.describe_image(versioned.image_id).has_value(), "the superseded image is gone");
+    BOOST_TEST(log.said("removed " + versioned.image_id.substr(7, 12)));
+    BOOST_TEST(engine.describe_image(first.image_id).has_value());
 
     BOOST_TEST(temp_build_folders() == folders_before);  // the context streams: no folder
 }
@@ -253,20 +269,41 @@ BOOST_AUTO_TEST_CASE(concurrent_calls_for_one_tag_build_once) {
     BOOST_TEST(built == 1);
     BOOST_TEST(log.built() == 1);
 
-    // Two builders (as two processes would be) meet on the lock file: one
-    // builds, the other waits, then reuses.
+}
+
+BOOST_AUTO_TEST_CASE(a_build_waits_while_another_process_holds_its_lock_then_reuses_its_image) {
+    runtime_tree rt;
     rt.append(rt.src / "lib" / "two.sh", "echo two\n");
-    counting_logger log2;
-    auto other = rt.builder(log2);
-    runtime_image a, c;
-    {
-        std::jthread t1([&] { a = b.build_runtime_image(rt.spec()); });
-        std::jthread t2([&] { c = other.build_runtime_image(rt.spec()); });
-    }
-    BOOST_TEST(a.image == c.image);
-    BOOST_TEST(log.built() + log2.built() == 2);  // one more build in all
-    BOOST_TEST(((a.plan == plan_kind::reuse) != (c.plan == plan_kind::reuse)));
-    BOOST_TEST((a.waited || c.waited || a.plan == plan_kind::reuse || c.plan == plan_kind::reuse));
+    counting_logger waiting_log;
+    auto waiter = rt.builder(waiting_log);
+    const auto image = waiter.tag_strategy().tags(rt.spec()).source_image();
+    // The other process: it holds the image's lock file while it builds.
+    std::optional<detail::file_lock> held(std::in_place, build_lock_path(rt.locks, image), std::stop_token{});
+    runtime_image w;
+    std::jthread t([&] { w = waiter.build_runtime_image(rt.spec()); });
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!waiting_log.said("waiting for another build of " + image) && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    BOOST_REQUIRE_MESSAGE(waiting_log.said("waiting for another build of " + image), "the build waits on the lock and says so");
+    // The holder builds the image (its own lock folder: it already holds the lock), then lets go.
+    temp_tree other_locks;
+    counting_logger holder_log;
+    auto holder = rt.builder(holder_log);
+    builder_options bo = holder.options();
+    bo.lock_directory = other_locks / "locks";
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    test_builder holding(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+                         holder_log, bo);
+    const auto built = holding.build_runtime_image(rt.spec());
+    BOOST_TEST(to_string(built.plan) != "reuse");
+    held.reset();
+    t.join();
+    BOOST_TEST(w.waited);
+    BOOST_TEST(to_string(w.plan) == "reuse");
+    BOOST_TEST(w.image == built.image);
+    BOOST_TEST(waiting_log.built() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_dry_run_plans_and_builds_nothing_and_a_build_folder_is_kept) {
@@ -310,6 +347,46 @@ BOOST_AUTO_TEST_CASE(a_failed_build_tags_nothing_and_says_why) {
     auto engine = env().engine_client();
     for (const auto& name : {tags.source_image(), tags.lock_image(), tags.versioned_image()})
         BOOST_TEST(!engine.inspect(image_ref::parse(name)).has_value(), name << " is not tagged");
+    // The engine printed the image of each step done (dockerd " ---> id",
+    // Podman "--> id"); the last one is what a failed build leaves, and rtb
+    // removed it. Podman's steps also carry the build's labels: none is left
+    // without a name either. (The leak check around this test also finds
+    // any other image left without a name.)
+    const auto layer = last_step_image(e.build()->log_tail);
+    BOOST_REQUIRE_MESSAGE(!layer.empty(), "the engine names the image of each step done");
+    BOOST_TEST(!engine.describe_image(layer).has_value(), "the failed build's last step " << layer << " is gone");
+    for (const auto& img : engine.images({image_labels::source_tag + std::string("=") + tags.source}))
+        BOOST_TEST(has_names(img), "an image of the failed build is left without a name: " << img.id);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_build_keeps_its_layers_for_the_retry_when_asked) {
+    runtime_tree rt;
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    o.keep_failed_build_layers = true;
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+                   counting_logger{}, bo);
+    rt.append(rt.lock, "no-such-applet-anywhere\n");
+    const auto e = error_of([&] { b.build_runtime_image(rt.spec()); });
+    BOOST_REQUIRE(e.build().has_value());
+    const auto layer = last_step_image(e.build()->log_tail);
+    BOOST_REQUIRE(!layer.empty());
+    auto engine = env().engine_client();
+    const auto last = engine.describe_image(layer);
+    BOOST_REQUIRE_MESSAGE(last.has_value(), "the failed build's last step " << layer << " is kept");
+    BOOST_TEST(!has_names(*last));
+    // This test accounts for what was kept: the last step, and on Podman the
+    // steps under it (they carry the build's labels); the last one first.
+    std::vector<std::string> kept{last->id};
+    const auto tags = b.tag_strategy().tags(rt.spec());
+    for (const auto& img : engine.images({image_labels::source_tag + std::string("=") + tags.source}))
+        if (!has_names(img) && img.id != last->id) kept.push_back(img.id);
+    BOOST_TEST((engine.remove_unused_image(kept.front()) == image_removal::removed));
+    for (std::size_t i = 1; i < kept.size(); ++i)
+        BOOST_TEST((engine.remove_unused_image(kept[i]) != image_removal::in_use), kept[i]);
 }
 
 BOOST_AUTO_TEST_CASE(bad_specs_are_refused_before_the_engine_is_asked) {
@@ -367,13 +444,80 @@ BOOST_AUTO_TEST_CASE(prune_keeps_images_in_use_and_the_lock_base) {
     const auto all_old = plan_prune(ours(), {.older_than = std::chrono::seconds(0), .keep_per_lock = std::nullopt}, now + 10);
     BOOST_TEST(all_old.size() == 2u);  // first and third; never second
     for (const auto& d : all_old) BOOST_TEST(d.image.id != inspect(second.image).id);
-    // Carried out on the engine, third goes and the others stay.
-    for (const auto& d : keep0)
-        for (const auto& n : d.image.names) engine.remove(image_ref::parse(n));
+    // Carried out on the engine (as rtb prune does), third goes and the others stay.
+    BOOST_TEST(remove_pruned(engine, keep0).size() == keep0.size());
     BOOST_TEST(!engine.inspect(image_ref::parse(third.image)).has_value());
     BOOST_TEST(engine.inspect(image_ref::parse(first.image)).has_value());
     BOOST_TEST(engine.inspect(image_ref::parse(second.image)).has_value());
     handle.remove();
+}
+
+/// A stopped container on an image given by id (the Engine API directly:
+/// the image may have no name left); removed by remove_container().
+std::string create_container_on(docker_engine& engine, const std::string& image_id) {
+    http::request r{"POST", fmt::format("/v{}/containers/create", engine.api_version().str())};
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.body = fmt::format(R"({{"Image":"{}","Cmd":["true"],"Labels":{{"rtb.test.builder":"1"}}}})", image_id);
+    const auto resp = engine.http().send(r);
+    BOOST_REQUIRE_MESSAGE(resp.status == 201, "creating a container on " << image_id << ": " << resp.body);
+    const auto at = resp.body.find("\"Id\":\"");
+    BOOST_REQUIRE(at != std::string::npos);
+    return resp.body.substr(at + 6, 64);
+}
+
+void remove_container(docker_engine& engine, const std::string& id) {
+    const auto resp = engine.http().send({"DELETE", fmt::format("/v{}/containers/{}?force=1", engine.api_version().str(), id)});
+    BOOST_TEST((resp.status == 204 || resp.status == 200), "removing container " << id << ": " << resp.body);
+}
+
+BOOST_AUTO_TEST_CASE(a_superseded_image_a_container_uses_stays_until_prune_removes_it) {
+    runtime_tree rt;
+    counting_logger log;
+    auto b = rt.builder(log);
+    const auto first = b.build_runtime_image(rt.spec());
+    auto engine = env().engine_client();
+    const auto user = create_container_on(engine, first.image_id);
+
+    // Forced, with a label of its own so that the engine's layer cache
+    // cannot hand back the same image: the names move to a new image.
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    bo.labels["org.example.rebuilt"] = "yes";
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    test_builder rebuilder(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+                           log, bo);
+    auto forced_spec = rt.spec();
+    forced_spec.force_rebuild = true;
+    const auto forced = rebuilder.build_runtime_image(forced_spec);
+    BOOST_REQUIRE(forced.image_id != first.image_id);
+    const auto kept = engine.describe_image(first.image_id);
+    BOOST_REQUIRE_MESSAGE(kept.has_value(), "the container keeps the superseded image");
+    BOOST_TEST(!has_names(*kept));
+    BOOST_TEST(log.said("kept " + first.image_id.substr(7, 12)));
+
+    // rtb prune: not while the container is there; then it removes it by id.
+    auto first_only = [&] {
+        auto all = prune_candidates(engine);
+        std::erase_if(all, [&](const prune_candidate& c) { return c.id != first.image_id; });
+        return all;
+    };
+    const auto later = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() + 10;
+    BOOST_TEST(plan_prune(first_only(), {.older_than = std::chrono::seconds(0), .keep_per_lock = std::nullopt}, later).empty());
+    remove_container(engine, user);
+    const auto decisions = plan_prune(first_only(), {.older_than = std::chrono::seconds(0), .keep_per_lock = std::nullopt}, later);
+    BOOST_REQUIRE(decisions.size() == 1u);
+    BOOST_TEST(decisions[0].image.names.empty());
+
+    // Used again between the decision and the removal: kept, not an error.
+    const auto late_user = create_container_on(engine, first.image_id);
+    BOOST_TEST(remove_pruned(engine, decisions).empty());
+    BOOST_TEST(engine.describe_image(first.image_id).has_value());
+    remove_container(engine, late_user);
+    BOOST_TEST(remove_pruned(engine, decisions).size() == 1u);
+    BOOST_TEST(!engine.describe_image(first.image_id).has_value());
 }
 
 // Hooks (builder_options::hooks) on a real engine: the order and the data

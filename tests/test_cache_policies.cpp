@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE cache_policies
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE cli_client
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include "rtb/transport/cli_client.hpp"
 #include "support/checks.hpp"
 

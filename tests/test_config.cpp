@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE config
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <map>

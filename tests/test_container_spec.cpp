@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE container_spec
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>

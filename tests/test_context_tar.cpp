@@ -3,10 +3,15 @@
 #define BOOST_TEST_MODULE context_tar
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <clocale>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -109,14 +114,15 @@ BOOST_AUTO_TEST_CASE(modes_are_normalized_to_the_execute_bit) {
     ::chmod(t.file("group-exec-only", "x").c_str(), 0610);
     ::chmod(t.dir("closed").c_str(), 0700);
     t.symlink("private", "link");
-    for (const auto& m : read_tar(pack(t.root()))) {
-        BOOST_TEST_CONTEXT(m.path) {
-            if (m.path == "private" || m.path == "group-writable") BOOST_TEST(m.perm == 0644u);
-            if (m.path == "owner-exec" || m.path == "group-exec-only") BOOST_TEST(m.perm == 0755u);
-            if (m.path == "closed/") BOOST_TEST(m.perm == 0755u);
-            if (m.path == "link") BOOST_TEST(m.perm == 0777u);
+    std::map<std::string, unsigned> perms;
+    for (const auto& m : read_tar(pack(t.root()))) perms[m.path] = m.perm;
+    const std::map<std::string, unsigned> want{{"private", 0644u},     {"group-writable", 0644u}, {"owner-exec", 0755u},
+                                               {"group-exec-only", 0755u}, {"closed/", 0755u},    {"link", 0777u}};
+    for (const auto& [path, perm] : want)
+        BOOST_TEST_CONTEXT(path) {
+            BOOST_REQUIRE(perms.contains(path));
+            BOOST_TEST(perms.at(path) == perm);
         }
-    }
 }
 
 BOOST_AUTO_TEST_CASE(owners_names_and_times_are_fixed) {
@@ -196,8 +202,9 @@ BOOST_AUTO_TEST_CASE(long_and_non_ascii_names_round_trip_through_pax_headers) {
     BOOST_TEST(got.count(long_name) == 1u);
     BOOST_TEST(got.count("caf\u00e9/\u4e2d\u6587.txt") == 1u);
     BOOST_TEST(got.count("not-utf8-\xff\xfe") == 1u);
-    for (const auto& m : ms)
-        if (m.path == "long-link") BOOST_TEST(m.link == std::string(200, 't'));
+    const auto link = std::find_if(ms.begin(), ms.end(), [](const auto& m) { return m.path == "long-link"; });
+    BOOST_REQUIRE(link != ms.end());
+    BOOST_TEST(link->link == std::string(200, 't'));
     BOOST_TEST(bytes.find("path=caf\u00e9/") != std::string::npos);  // PAX, in UTF-8
 }
 
@@ -266,11 +273,11 @@ BOOST_AUTO_TEST_CASE(same_bytes_whatever_the_locale) {
     t.file("bad\xff", "b");
     t.file(std::string(180, 'x'), "l");
     const std::string utf8 = [&] {
-        std::setlocale(LC_ALL, "C.UTF-8");
+        BOOST_REQUIRE(std::setlocale(LC_ALL, "C.UTF-8") != nullptr);
         return pack(t.root());
     }();
     const std::string c = [&] {
-        std::setlocale(LC_ALL, "C");
+        BOOST_REQUIRE(std::setlocale(LC_ALL, "C") != nullptr);
         return pack(t.root());
     }();
     BOOST_TEST((utf8 == c));

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE dirhash
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>

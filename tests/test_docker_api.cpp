@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE docker_api
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <fstream>
 #include <random>
 #include <sstream>

@@ -71,7 +71,8 @@ struct cleanup {
         try {
             auto e = t().make();
             for (const auto& r : refs) e.remove(r, true);
-        } catch (...) {
+        } catch (const std::exception& ex) {
+            BOOST_ERROR("removing the test's images failed: " << ex.what());
         }
     }
 };

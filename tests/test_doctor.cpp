@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE doctor
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>

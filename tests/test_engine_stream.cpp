@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE engine_stream
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <map>

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE error
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include "rtb/error.hpp"
 
 using namespace rtb;

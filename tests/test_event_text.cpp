@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE event_text
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <random>
 #include <string>
 #include <vector>

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE go_regexp
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <string>
 
 #include "rtb/context/detail/go_regexp.hpp"

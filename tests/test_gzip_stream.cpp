@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE gzip_stream
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <zlib.h>
 
 #include <random>

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE http
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <map>
 
 #include "rtb/transport/http.hpp"

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE image_ref
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <string>
 
 #include "rtb/image_ref.hpp"

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE loggers
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>

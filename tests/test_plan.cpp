@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE plan
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <algorithm>
 
 #include "rtb/plan.hpp"

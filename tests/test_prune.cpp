@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE prune
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>

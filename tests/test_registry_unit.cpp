@@ -6,6 +6,8 @@
 #define BOOST_TEST_MODULE registry_unit
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <cstdlib>
 #include <thread>
 
@@ -422,18 +424,27 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stops_a_silent_operation_as_a_stall_naming_the_l
 }
 
 BOOST_AUTO_TEST_CASE(a_watchdog_lets_a_talking_operation_run_past_many_stall_periods) {
-    watchdog dog({.what = "building app:1", .overall = deadline::never(), .stall = 2s});
+    // The operation talks every millisecond and runs for five stall periods:
+    // without the events resetting the stall timer it would be stopped
+    // after the first. (The margin, 300 ms of silence against 1 ms between
+    // events, holds on a loaded machine and under sanitizers.)
+    constexpr auto stall = 300ms;
+    watchdog dog({.what = "building app:1", .overall = deadline::never(), .stall = stall});
     null_logger inner;
     watched_logger logger(inner, dog);
-    const int done = dog.run([&](std::stop_token stop) {
-        for (int i = 0; i < 20; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    const int ticks = dog.run([&](std::stop_token stop) {
+        int n = 0;
+        while (std::chrono::steady_clock::now() - started < 5 * stall) {
             logger.on_event(events::log_line{"tick"});
-            std::this_thread::sleep_for(5ms);
+            std::this_thread::sleep_for(1ms);
             if (stop.stop_requested()) throw error(errc::cancelled, "stopped");
+            ++n;
         }
-        return 20;
+        return n;
     });
-    BOOST_TEST(done == 20);
+    BOOST_TEST((std::chrono::steady_clock::now() - started >= 5 * stall));
+    BOOST_TEST(ticks > 0);
     BOOST_TEST((dog.fired() == watchdog::reason::none));
 }
 

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE retry
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <thread>
 
 #include "rtb/policy/exponential_backoff.hpp"

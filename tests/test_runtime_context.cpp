@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE runtime_context
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <filesystem>
 #include <string>
 

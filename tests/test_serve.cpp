@@ -6,6 +6,8 @@
 #define BOOST_TEST_MODULE serve
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <map>

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE stat_cache
 #include <boost/test/unit_test.hpp>
 
+#include "support/fd_leak_check.hpp"
+
 #include <fstream>
 #include <thread>
 #include <vector>

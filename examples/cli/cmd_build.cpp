@@ -130,10 +130,11 @@ std::vector<std::string> read_batch_file(const std::string& path) {
 std::string json_result(const runtime_image& r, std::string_view base) {
     return fmt::format(
         "{{\"image\":{},\"plan\":\"{}\",\"tags\":{},\"seconds\":{:.3f},\"image_id\":{},\"from\":{},\"base_image\":{},"
-        "\"dry_run\":{},{}}}",
+        "\"dry_run\":{},\"waited\":{},{}}}",
         detail::json_quote(r.image), to_string(r.plan), detail::json_list(r.tags_applied),
         static_cast<double>(r.timings.total.count()) / 1000.0, detail::json_quote(r.image_id),
-        detail::json_quote(r.from_image), detail::json_quote(base), r.dry_run ? "true" : "false", detail::stats_json(r));
+        detail::json_quote(r.from_image), detail::json_quote(base), r.dry_run ? "true" : "false",
+        r.waited ? "true" : "false", detail::stats_json(r));
 }
 
 /// One stderr line with where the time went.

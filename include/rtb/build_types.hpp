@@ -57,6 +57,23 @@ struct build_result {
     std::uint64_t bytes_sent = 0;  ///< context bytes sent (0 when the transport cannot tell: a CLI reads the folder itself)
 };
 
+/// A local image, as an engine describes it (GET /images/json, /images/{name}/json).
+struct image_summary {
+    std::string id;                              ///< "sha256:..."
+    std::vector<std::string> repo_tags;          ///< as the engine names them (Podman: fully qualified)
+    std::map<std::string, std::string> labels;
+    std::uint64_t size = 0;
+    std::int64_t created = 0;                    ///< seconds since the epoch
+    std::vector<std::string> layers;             ///< RootFS.Layers, bottom first (inspect() only)
+};
+
+/// What became of an image rtb asked an engine to remove.
+enum class image_removal {
+    removed,  ///< it is gone now
+    in_use,   ///< kept: a container, a name or a child image still holds it
+    gone,     ///< there was no such image
+};
+
 /// What a Transport talks to.
 struct server_info {
     std::string product;      ///< "Docker Engine", "Podman Engine", a remote service's name

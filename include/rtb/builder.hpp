@@ -21,6 +21,7 @@
 // RetryPolicy and CachePolicy are called under a lock, one call at a time.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
@@ -47,6 +48,7 @@
 #include "rtb/detail/file_lock.hpp"
 #include "rtb/error.hpp"
 #include "rtb/hooks/build_hooks.hpp"
+#include "rtb/image_labels.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/plan.hpp"
 #include "rtb/policy/build_cache.hpp"
@@ -55,6 +57,7 @@
 #include "rtb/policy/stderr_logger.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/storage.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/transport/docker_cli.hpp"
@@ -64,15 +67,13 @@
 
 namespace rtb {
 
-/// The labels rtb puts on every image it builds; `rtb prune` finds its images by them.
-namespace image_labels {
-inline constexpr const char* version = "rtb.version";          ///< the rtb that built it
-inline constexpr const char* source_tag = "rtb.source-tag";    ///< the three tags of the build
-inline constexpr const char* lock_tag = "rtb.lock-tag";
-inline constexpr const char* versioned_tag = "rtb.versioned-tag";
-inline constexpr const char* base_image = "rtb.base-image";    ///< the base image as the user wrote it
-inline constexpr const char* plan = "rtb.plan";                ///< lock, versioned or scratch
-}  // namespace image_labels
+/// The lock file a build of `image` (a source-tagged name) holds in `dir`
+/// (builder_options::lock_directory) while it runs: builds of the same image
+/// in other processes wait on it. Another tool may hold it too, to keep rtb
+/// from building that image meanwhile.
+inline std::filesystem::path build_lock_path(const std::filesystem::path& dir, std::string_view image) {
+    return dir / fmt::format("{:016x}.lock", XXH3_64bits(image.data(), image.size()));
+}
 
 /// What build_runtime_image() did.
 struct runtime_image {
@@ -377,7 +378,7 @@ private:
         while (theirs.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
             if (stop.stop_requested())
                 throw error(errc::cancelled, fmt::format("cancelled while waiting for the build of {}", out.image));
-        theirs.get();  // rethrows its failure
+        out.image = theirs.get().image;  // rethrows its failure; the name as the Transport stored it
         out.plan = plan_kind::reuse;
         out.waited = true;
         out.timings.lookup = since(started) - out.timings.tags;
@@ -397,9 +398,7 @@ private:
         return plan_build(tags, spec.base_image, known, false);
     }
 
-    std::filesystem::path lock_file(const std::string& image) const {
-        return options_.lock_directory / fmt::format("{:016x}.lock", XXH3_64bits(image.data(), image.size()));
-    }
+    std::filesystem::path lock_file(const std::string& image) const { return build_lock_path(options_.lock_directory, image); }
 
     build_context context_for(const runtime_spec& spec, const build_plan& plan) const {
         if constexpr (requires { strategy_.source_filter(spec); }) {
@@ -435,7 +434,9 @@ private:
         // when we had to wait, ask again (it is probably there now).
         std::optional<detail::file_lock> held;
         if (plan.kind != plan_kind::reuse && !call.dry_run) {
-            held.emplace(lock_file(out.image), call.stop);
+            held.emplace(lock_file(out.image), call.stop, [&] {
+                log.log(log_level::info, fmt::format("waiting for another build of {}", out.image));
+            });
             out.waited = held->waited();
             if (out.waited) log.log(log_level::info, fmt::format("waited for another build of {}", out.image));
         }
@@ -444,6 +445,7 @@ private:
         out.plan = plan.kind;
         out.from_image = plan.from_image;
         out.timings.lookup = since(lookup_started);
+        if constexpr (ImageNaming<T>) out.image = t->stored_name(image_ref::parse(out.image), call.stop);
         if (plan.kind == plan_kind::reuse) {
             log.log(log_level::info, fmt::format("reusing {}", out.image));
             out.timings.total = since(started);
@@ -490,6 +492,11 @@ private:
             cache_.prepare(request);
         }
 
+        // The images the build will take names from (a forced or superseding
+        // build), so they can go once it has: see ImageStore.
+        std::vector<named_image> previous;
+        if constexpr (ImageStore<T>) previous = images_named(*t, request.tags, call.stop);
+
         const auto build_started = clock::now();
         const auto overall = deadline::after(options_.build_timeout);
         const auto what = fmt::format("building {}", out.image);
@@ -512,8 +519,13 @@ private:
         out.image_id = result.image_id;
         out.bytes_sent = result.bytes_sent;
         out.tags_applied = plan.tags_to_apply;
+        if constexpr (ImageNaming<T>)
+            for (auto& name : out.tags_applied) name = t->stored_name(image_ref::parse(name), call.stop);
+        if constexpr (ImageStore<T>)
+            remove_superseded(*t, previous, result.image_id, [&](log_level l, std::string_view m) { log.log(l, m); });
         out.timings.total = since(started);
-        log.log(log_level::info, fmt::format("built {} ({}) in {:.1f} s", out.image, short_id(out.image_id),
+        log.log(log_level::info, fmt::format("built {}{} in {:.1f} s", out.image,
+                                             out.image_id.empty() ? "" : fmt::format(" ({})", short_id(out.image_id)),
                                              static_cast<double>(out.timings.build.count()) / 1000.0));
         return out;
     }

@@ -7,6 +7,7 @@
 #include <concepts>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <string_view>
 
 #include "rtb/build_types.hpp"
@@ -70,6 +71,31 @@ concept Transport = requires(T& t, const image_ref& ref, lookup mode, const buil
     { t.build(request, logger, stop) } -> std::same_as<build_result>;
     t.tag(ref, ref);
     { t.info() } -> std::same_as<server_info>;
+};
+
+/// ImageStore (optional, for a Transport): the engine keeps images where the
+/// Transport can describe them and remove them. A builder on such a
+/// Transport removes the image a build took its names from (a forced or
+/// superseding build), when rtb built it, no name is left on it and no
+/// container uses it; without it, such images stay for `rtb prune`.
+///   describe_image(name or id, stop): the image's id, names and labels;
+///     std::nullopt when the engine has none by that name.
+///   remove_unused_image(id, stop): removes it without force: the engine
+///     refuses while a container, a name or a child image holds it
+///     (image_removal::in_use); image_removal::gone when there is none.
+template <class T>
+concept ImageStore = requires(T& t, std::string_view name, std::stop_token stop) {
+    { t.describe_image(name, stop) } -> std::same_as<std::optional<image_summary>>;
+    { t.remove_unused_image(name, stop) } -> std::same_as<image_removal>;
+};
+
+/// ImageNaming (optional, for a Transport): the Transport stores images
+/// under names of its own (a build service places them below its registry
+/// prefix). stored_name(ref) is the name an image asked for as `ref` has
+/// there; the builder reports these names, so a caller runs what exists.
+template <class T>
+concept ImageNaming = requires(T& t, const image_ref& ref, std::stop_token stop) {
+    { t.stored_name(ref, stop) } -> std::convertible_to<std::string>;
 };
 
 }  // namespace rtb

@@ -104,27 +104,36 @@ inline std::vector<prune_candidate> prune_candidates(docker_engine& engine) {
     return out;
 }
 
+/// Carries out prune decisions: removes each image's names (the image goes
+/// with its last one), or an image without names by its id. An image that
+/// became used, or that another removal took, since the decision is kept or
+/// skipped, not an error. Returns the decisions carried out.
+inline std::vector<prune_decision> remove_pruned(docker_engine& engine, const std::vector<prune_decision>& decisions) {
+    std::vector<prune_decision> done;
+    for (const auto& d : decisions) {
+        try {
+            if (d.image.names.empty()) {
+                if (engine.remove_unused_image(d.image.id) == image_removal::in_use) continue;
+            } else {
+                for (const auto& name : d.image.names) engine.remove(image_ref::parse(name));
+            }
+            done.push_back(d);
+        } catch (const error& e) {
+            if (e.http_status() != 409) throw;  // 409: in use (or a child's parent) since we looked: keep it
+        }
+    }
+    return done;
+}
+
 /// Removes what plan_prune() decides (with `dry_run`, only says). Returns
-/// the decisions. An image that became used or that another removal took
-/// meanwhile is skipped, not an error.
+/// what was removed (dry run: what would be).
 inline std::vector<prune_decision> prune_images(docker_engine& engine, const prune_options& o, bool dry_run,
                                                 std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                                                                        std::chrono::system_clock::now().time_since_epoch())
                                                                        .count()) {
     auto decisions = plan_prune(prune_candidates(engine), o, now);
     if (dry_run) return decisions;
-    for (const auto& d : decisions) {
-        try {
-            if (d.image.names.empty()) {
-                engine.remove(image_ref::parse(d.image.id));
-            } else {
-                for (const auto& name : d.image.names) engine.remove(image_ref::parse(name));
-            }
-        } catch (const error& e) {
-            if (e.http_status() != 409) throw;  // 409: in use (or a child's parent) since we looked: keep it
-        }
-    }
-    return decisions;
+    return remove_pruned(engine, decisions);
 }
 
 /// Removes build folders (rtb-build-*) under `parent` older than

@@ -3,6 +3,8 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/builder.hpp"
+#include "rtb/image_labels.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/cache_directory.hpp"
 #include "rtb/concepts.hpp"
 #include "rtb/deadline.hpp"

@@ -23,11 +23,33 @@ from support import RTB, Checks  # noqa: E402
 c = Checks()
 ROOT = os.path.join(HERE, "..", "..")
 
+
+def marked_processes(mark):
+    """Live processes (not zombies) whose environment holds `mark`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark.encode() not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found.append(f"{pid}: " + f.read().replace(b"\0", b" ").decode(errors="replace")[:120])
+        except OSError:
+            continue
+    return found
+
 tmp = tempfile.mkdtemp(prefix="rtb-engine-dies-")
 try:
     temp_dir = os.path.join(tmp, "tmp")
     os.makedirs(temp_dir)
-    env = dict(os.environ, TMPDIR=temp_dir, RTB_CACHE_DIR=os.path.join(tmp, "cache"))
+    # Every process rtb starts inherits this mark: any still alive once rtb
+    # has exited is a leaked child (re-parented by then, so not rtb's child).
+    child_mark = f"RTB_ENGINE_DIES_MARK={os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, TMPDIR=temp_dir, RTB_CACHE_DIR=os.path.join(tmp, "cache"),
+               RTB_ENGINE_DIES_MARK=child_mark.split("=", 1)[1])
     env.pop("DOCKER_HOST", None)
     template = os.path.join(tmp, "slow.Dockerfile")
     with open(template, "w") as f:
@@ -70,14 +92,24 @@ try:
         c.equal(out, b"", "no image is printed")
         left = [n for n in os.listdir(temp_dir)]
         c.equal(left, [], "no temporary folder is left behind")
-        children = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
-        c.equal(children, [], "no child process is left behind")
+        c.equal(marked_processes(child_mark), [], "no process rtb started is left behind")
 
         # The same daemon state, restarted: no tag of this build exists.
         # (containerd and the build container's shim outlive dockerd: the
         # machine "crashed", so they go too.)
         subprocess.run(["pkill", "-9", "-f", os.path.join(d.dir, "exec")], capture_output=True)
-        time.sleep(1)
+        give_up = time.monotonic() + 30
+        while subprocess.run(["pgrep", "-f", os.path.join(d.dir, "exec")], capture_output=True).returncode == 0:
+            c.check(time.monotonic() < give_up, "the engine's leftovers die within 30 s")
+            if time.monotonic() >= give_up:
+                break
+            time.sleep(0.05)
+        # containerd's pid file outlives it; a zombie not yet reaped by init
+        # would pass for a running containerd, and the restarted dockerd would
+        # wait for it: the stale file goes.
+        stale = os.path.join(d.dir, "exec", "containerd", "containerd.pid")
+        if os.path.exists(stale):
+            os.remove(stale)
         d.log.close()
         d._start()
         tags = subprocess.run([RTB, "tags", "--oh-version", "0.1.0", *args, "--json"], capture_output=True, text=True,

@@ -4,15 +4,19 @@ through `scripts/engines run`): the output contract (the plan on stderr, the
 image as stdout's last line, --json), every plan path with the image's
 content checked in a container, a failed build (exit 1, the exit code and the
 log's tail), bad input (exit 2, naming what was wrong), a batch of ten base
-images (docker), and prune's dry run."""
+images (docker), and prune (a dry run, then for real)."""
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+
+import xxhash  # Debian's python3-xxhash: rtb names a build's lock file by XXH3-64 of the image
 
 sys.path.insert(0, os.path.dirname(__file__))
 from support import Checks, engine_call, need, rtb  # noqa: E402
@@ -107,17 +111,44 @@ try:
     c.equal(in_container(lock_image, "cat", "/rtb/runtime/lib/added.sh"), "echo added by the test\n",
             "the lock build holds the edited source")
 
-    # Two processes for the same new source tag: one builds, the other waits
-    # on the tag's lock file (or finds the image) and reuses it.
+    # Another process holds the new source tag's lock file (this test, here):
+    # rtb build waits on it and says so, the holder builds, lets go, and the
+    # waiting process reuses what it built.
     with open(os.path.join(src, "lib", "twice.sh"), "w") as f:
         f.write("echo built once\n")
-    procs = [subprocess.Popen([os.environ.get("RTB", "rtb"), "build", "--base-image", base, *common, "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(2)]
-    results = [p.communicate(timeout=600) for p in procs]
-    docs = [json.loads(o.decode().strip().splitlines()[-1]) if o.strip() else {} for o, _ in results]
-    c.equal(sorted(d.get("plan", "?") for d in docs), ["lock", "reuse"],
-            f"two processes, one tag: one builds, one reuses ({[e.decode()[-300:] for _, e in results]!r})")
-    c.check(docs[0].get("image") and docs[0].get("image") == docs[1].get("image"), "both get the same image")
+    status, out, _ = build("--dry-run", "--json")
+    twice = json.loads(out.strip().splitlines()[-1])["image"] if status == 0 else ""
+    c.check(twice.startswith(repo + ":"), f"the new source tag's image: {twice!r}")
+    locks = os.path.join(env["RTB_CACHE_DIR"], "locks")
+    os.makedirs(locks, exist_ok=True)
+    holder = open(os.path.join(locks, f"{xxhash.xxh3_64_intdigest(twice.encode()):016x}.lock"), "w")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    waiter = subprocess.Popen([os.environ.get("RTB", "rtb"), "build", "--base-image", base, *common, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    waiter_err = []
+    said_waiting = threading.Event()
+
+    def read_waiter():
+        for raw in waiter.stderr:
+            waiter_err.append(raw.decode("utf-8", "replace"))
+            if f"waiting for another build of {twice}" in waiter_err[-1]:
+                said_waiting.set()
+
+    reader = threading.Thread(target=read_waiter, daemon=True)
+    reader.start()
+    c.check(said_waiting.wait(120), f"rtb build waits on the held lock and says so: {''.join(waiter_err)[-500:]!r}")
+    status, out, err = rtb("build", "--base-image", base, *common, "--json",
+                           env=dict(env, RTB_CACHE_DIR=os.path.join(tmp, "holder-cache")))
+    held_doc = json.loads(out.strip().splitlines()[-1]) if status == 0 else {}
+    c.equal(held_doc.get("plan"), "lock", f"the holder builds ({err[-300:]})")
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    holder.close()
+    out, _ = waiter.communicate(timeout=600)
+    reader.join(10)
+    doc = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    c.check(doc.get("plan") == "reuse" and doc.get("waited") is True,
+            f"the waiting process reuses the holder's image, and says it waited: {doc!r}")
+    c.equal(doc.get("image"), held_doc.get("image"), "both name the same image")
 
     with open(lock, "a") as f:
         f.write("wc\n")
@@ -203,7 +234,7 @@ try:
         c.check(f"failed local/rtb-never-made-{run_id}:1" in err, "the failure names its base image")
         c.equal(len(out.strip().splitlines()), 10, "the images that are there are printed")
 
-    # ------------------------------------------------------------ prune (dry run: the engine is shared)
+    # ------------------------------------------------------------ prune (the engine is this run's, and this test runs alone)
     status, out, err = rtb("prune", "-H", host, env=env)
     c.check(status == 2 and "--older-than" in err, f"prune without a criterion: exit 2: {err!r}")
     status, out, err = rtb("prune", "-H", host, "--keep", "0", "--dry-run", env=env)
@@ -215,17 +246,24 @@ try:
     c.check(all(exists(x[1].split(",")[0]) for x in ours), "a dry run removes nothing")
     status, out, err = rtb("prune", "-H", host, "--older-than", "soon", env=env)
     c.check(status == 2 and "--older-than" in err, "a bad duration is refused")
+    # For real: what the dry run listed goes, nothing else does (the image
+    # carrying a lock tag stays: source-only builds start from it).
+    dry = {x[0] for x in listed}
+    before = set(our_images())
+    status, out, err = rtb("prune", "-H", host, "--keep", "0", env=env)
+    removed = [line.split("\t") for line in out.splitlines()]
+    c.equal(status, 0, f"prune --keep 0 ({err!r})")
+    c.equal({x[0] for x in removed}, dry, "prune removes what its dry run listed")
+    pruned_names = {n for x in removed for n in x[1].split(",") if n}
+    after = set(our_images())
+    c.check(pruned_names and after == before - pruned_names,
+            f"exactly the names prune printed are gone: printed {sorted(pruned_names)}, before {sorted(before)}, "
+            f"after {sorted(after)}")
+    c.check(any(repo in n for n in after), f"the images carrying their lock tag stay: {sorted(after)}")
 finally:
     for name in our_images():
-        engine_call(host, "DELETE", f"/images/{name}?force=1")
-    # --force on Podman leaves the image it replaced untagged (the same
-    # inputs give a new image id there): rtb-built, dangling and made during
-    # this test (integration tests run alone) is ours.
-    dangling = urllib.parse.quote(json.dumps({"dangling": ["true"], "label": ["rtb.source-tag"]}))
-    status, images = engine_get(f"/images/json?filters={dangling}")
-    for img in images if status == 200 and isinstance(images, list) else []:
-        if img.get("Created", 0) + 1 >= started:
-            engine_call(host, "DELETE", f"/images/{img['Id']}?force=1")
+        status, body = engine_call(host, "DELETE", f"/images/{urllib.parse.quote(name, safe='')}?force=1")
+        c.check(status in (200, 404), f"removing {name}: {status} {body[:200]!r}")
     shutil.rmtree(tmp, ignore_errors=True)
 c.check(our_images() == [], "the test's images are removed")
 c.done()

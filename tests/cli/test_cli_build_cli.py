@@ -50,7 +50,6 @@ def processes_with(marker):
 
 tmp = tempfile.mkdtemp(prefix="rtb-cli-transport-")
 env = dict(os.environ, RTB_CACHE_DIR=os.path.join(tmp, "cache"))
-made = []
 try:
     src = os.path.join(tmp, "src")
     shutil.copytree(os.path.join(root, "examples/runtime/src"), src, symlinks=True)
@@ -71,7 +70,6 @@ try:
                                     "RUN test \"$GREETING\" = 'hi there; $(id)' || exit 9\n")
     status, out, err = build("--template", ok_template, "--build-arg", "GREETING=hi there; $(id)")
     image = out.strip().splitlines()[-1] if out.strip() else ""
-    made.append(image)
     c.equal(status, 0, f"a first build through {program} succeeds ({err[-2000:]})")
     c.check("plan: scratch" in err, f"stderr names the scratch plan: {err[-500:]!r}")
     c.check(image.startswith(repo + ":oh_v"), f"stdout's last line is the image: {out!r}")
@@ -137,9 +135,14 @@ try:
     c.equal(status, 2, "--cli without --transport cli is an error")
     c.check("--transport cli" in err, f"that says so: {err!r}")
 finally:
-    for image in made:
-        if image:
-            subprocess.run([program, "rmi", "--force", image], capture_output=True)
+    # Every name the builds gave (source, lock and versioned tags).
+    listed = subprocess.run([program, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                            text=True)
+    c.equal(listed.returncode, 0, f"{program} image ls: {listed.stderr[-300:]}")
+    for name in listed.stdout.split():
+        if repo in name:
+            r = subprocess.run([program, "rmi", "--force", name], capture_output=True, text=True)
+            c.equal(r.returncode, 0, f"removing {name}: {r.stderr[-300:]}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 c.done()

@@ -116,6 +116,13 @@ def make_tree(root, case):
             f.write(case["dockerignore_bytes"].encode())
 
 
+
+# Starts the sample runtime's server in the container, then asks it once it
+# answers (polled, at most 10 s; no fixed sleep): prints the answer.
+SERVE_THEN_ASK = ("rtb-runtime serve & i=0; "
+                  "until out=$(printf '%s' | nc 127.0.0.1 8000 2>/dev/null) && [ -n \"$out\" ]; do "
+                  "i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done; echo \"$out\"")
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=600):
         super().__init__("localhost", timeout=timeout)
@@ -249,14 +256,10 @@ class SampleRuntime(unittest.TestCase):
 
         self.build("rt:scratch", "scratch", "local/busybox:1", src, [lock])
         self.assertEqual(self.run_in("rt:scratch", "rtb-runtime", "version").strip(), "0.1.0")
-        health = self.run_in("rt:scratch", "sh", "-c",
-                             "rtb-runtime serve & sleep 1; "
-                             "printf 'GET /cgi-bin/health HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8000")
+        health = self.run_in("rt:scratch", "sh", "-c", SERVE_THEN_ASK % "GET /cgi-bin/health HTTP/1.0\\r\\n\\r\\n")
         self.assertIn('{"status":"ok","version":"0.1.0"}', health)
         ran = self.run_in("rt:scratch", "sh", "-c",
-                          "rtb-runtime serve & sleep 1; "
-                          "printf 'POST /cgi-bin/run HTTP/1.0\\r\\nContent-Length: 7\\r\\n\\r\\necho hi' "
-                          "| nc 127.0.0.1 8000")
+                          SERVE_THEN_ASK % "POST /cgi-bin/run HTTP/1.0\\r\\nContent-Length: 7\\r\\n\\r\\necho hi")
         self.assertIn('{"exit_code":0,"output":"hi"}', ran)
 
         # versioned: dependencies reinstalled from a changed lock, system setup kept

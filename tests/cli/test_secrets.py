@@ -18,12 +18,12 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, need, rtb  # noqa: E402
+from support import Checks, engine_call, need, rtb  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
 base = need("RTB_TEST_BASE_IMAGE")
-cache_dir = os.environ.get("RTB_CACHE_DIR")
+REPO = f"local/rtb-secrets-{os.getpid()}"  # this run's images: real builds, never another run's reuse
 
 USER = "bob"
 PASSWORD = "canary-pw-7f3a9e1c"
@@ -110,6 +110,7 @@ def run(what, *args, env, expect):
 
 
 with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
+    cache_dir = os.path.join(tmp, "cache")  # rtb's own files, searched below too
     good_config = os.path.join(tmp, "good")
     bad_config = os.path.join(tmp, "bad")
     os.makedirs(good_config)
@@ -119,7 +120,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     with open(os.path.join(bad_config, "config.json"), "w") as f:
         json.dump({"auths": {registry: {"username": USER, "password": PASSWORD + "-wrong"}}}, f)
     env = dict(os.environ, DOCKER_HOST=docker_host, DOCKER_CONFIG=good_config, RTB_API_KEY=API_KEY,
-               REGISTRY_PASSWORD=PASSWORD)
+               REGISTRY_PASSWORD=PASSWORD, RTB_CACHE_DIR=cache_dir, RTB_RUNTIME_REPOSITORY=REPO)
 
     # The registry paths: success, not found, a 500 that echoes every secret.
     run("exists ok", "exists", "--registry-only", f"{registry}/ok:1", env=env, expect=[0])
@@ -139,7 +140,8 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     os.makedirs(source)
     with open(os.path.join(source, "app.py"), "w") as f:
         f.write("print('hi')\n")
-    run("build --json", "build", "--json", "--base-image", base, "--source", source, env=env, expect=[0])
+    _, out, _ = run("build --json", "build", "--json", "--base-image", base, "--source", source, env=env, expect=[0])
+    c.check('"plan":"scratch"' in out, f"the first build really builds (its output is searched): {out[-300:]!r}")
     run("build", "build", "--base-image", base, "--source", source, env=env, expect=[0])
     failing = os.path.join(tmp, "Dockerfile.fail")
     with open(failing, "w") as f:
@@ -193,19 +195,24 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
 
     # Everything printed, and every file rtb keeps, is free of every canary.
     texts = list(outputs)
-    if cache_dir and os.path.isdir(cache_dir):
-        for root, _, files in os.walk(cache_dir):
-            for name in files:
-                path = os.path.join(root, name)
-                try:
-                    with open(path, "rb") as f:
-                        texts.append((f"cache file {path}", f.read().decode("utf-8", "replace")))
-                except OSError:
-                    pass
+    c.check(os.path.isdir(cache_dir), f"rtb wrote its cache directory {cache_dir}, searched below")
+    for root, _, files in os.walk(cache_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                texts.append((f"cache file {path}", f.read().decode("utf-8", "replace")))
     for what, text in texts:
         for name, value in CANARIES.items():
             c.check(value not in text, f"{what} printed the {name}: ...{text[max(0, text.find(value) - 80):text.find(value) + 40]!r}")
     c.check(len(outputs) >= 20, f"every command ran ({len(outputs)})")
+
+    # This run's images, on the engine and as rtb serve named them.
+    status, body = engine_call(docker_host, "GET", "/images/json")
+    for img in json.loads(body) if status == 200 else []:
+        for t in img.get("RepoTags") or []:
+            if t.startswith(REPO + ":") or t.startswith("local/rtb/" + REPO.rsplit("/", 1)[1] + ":"):
+                status, body = engine_call(docker_host, "DELETE", f"/images/{urllib.parse.quote(t, safe='')}?force=1")
+                c.check(status == 200, f"removing {t}: {status} {body[:200]!r}")
 
 server.shutdown()
 c.done()

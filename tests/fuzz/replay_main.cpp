@@ -39,9 +39,14 @@ int main(int argc, char** argv) {
                 if (replay(e.path()) != 0) return 1;
                 ++inputs;
             }
-        } else if (std::filesystem::exists(arg, ec)) {
+        } else if (std::filesystem::is_regular_file(arg, ec)) {
             if (replay(arg) != 0) return 1;
             ++inputs;
+        } else {
+            // A corpus folder that is missing (renamed, not checked out) must
+            // not pass as "nothing to replay".
+            std::fprintf(stderr, "replay: %s is neither a folder nor a file\n", argv[i]);
+            return 1;
         }
     }
     std::printf("replayed %zu inputs\n", inputs);

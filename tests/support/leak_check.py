@@ -13,13 +13,15 @@ After COMMAND exits, whatever its status:
   empty afterwards (rtb's cache folder, `rtb-cache`, is not a temporary and
   may stay). Leftovers are listed, then removed.
 - with --engines, on dockerd and Podman (RTB_DOCKER_HOST, RTB_PODMAN_HOST
-  from scripts/engines): containers, dangling images and volumes that were
-  not there before the test. Listed, then removed. Tests run this way must
-  run alone (meson's is_parallel: false) so that what appeared is theirs.
+  from scripts/engines): containers, image names (tags), dangling images
+  and volumes that were not there before the test. Listed, then removed. A
+  test removes what it builds: a tag left behind turns a later test's build
+  into a reuse. Tests run this way must run alone (meson's is_parallel:
+  false) so that what appeared is theirs.
 
 The test's own failure wins; a clean test with leaks exits 1. File
-descriptors are checked inside the test programs (support/leak_observer.hpp
-counts /proc/self/fd around every test case), where they can be seen.
+descriptors are checked inside the C++ test programs that include
+support/fd_leak_check.hpp (it counts /proc/self/fd around every test case).
 """
 import json
 import os
@@ -69,9 +71,13 @@ def engine_objects(host):
         return json.loads(body)
 
     dangling = urllib.parse.quote(json.dumps({"dangling": ["true"]}))
-    objects = {"container": {}, "dangling image": {}, "volume": {}}
+    objects = {"container": {}, "image tag": {}, "dangling image": {}, "volume": {}}
     for c in get("/containers/json?all=1"):
         objects["container"][c["Id"]] = f"{','.join(c.get('Names') or [])} from {c.get('Image')} ({c.get('State')})"
+    for i in get("/images/json"):
+        for tag in i.get("RepoTags") or []:
+            if tag and tag != "<none>:<none>":
+                objects["image tag"][tag] = f"({i['Id'][:19]})"
     for i in get(f"/images/json?filters={dangling}"):
         labels = i.get("Labels") or {}
         origin = labels.get("rtb.source-tag") or labels.get("rtb.versioned-tag") or "no rtb labels"
@@ -83,6 +89,7 @@ def engine_objects(host):
 
 def remove(host, kind, ident):
     target = {"container": f"/containers/{ident}?force=1&v=1",
+              "image tag": f"/images/{urllib.parse.quote(ident, safe='')}?force=1",
               "dangling image": f"/images/{ident}?force=1",
               "volume": f"/volumes/{ident}?force=1"}[kind]
     engine_call(host, "DELETE", target)
@@ -149,12 +156,14 @@ def main(argv):
     shutil.rmtree(tmpdir, ignore_errors=True)
 
     for engine, kind, ident, text in new_engine_objects(engines, before) if engines else []:
-        leaks.append(f"{kind} left on {engine}: {ident[:19]} {text}")
+        shown = ident if kind == "image tag" else ident[:19]  # a name in full; ids shortened
+        leaks.append(f"{kind} left on {engine}: {shown} {text}")
         remove(engines[engine], kind, ident)
 
     for leak in leaks:
         print(f"LEAK: {leak}", file=sys.stderr)
-    checked = "processes, TMPDIR" + (", containers, dangling images, volumes on docker and podman" if engines else "")
+    checked = "processes, TMPDIR" + (", containers, image tags, dangling images, volumes on docker and podman"
+                                     if engines else "")
     print(f"leak check ({checked}): {len(leaks)} leak(s)", file=sys.stderr)
     if status != 0:
         return status if status > 0 else 128 - status

@@ -1,5 +1,6 @@
 """The leak check finds what it is meant to find: a command that leaves a
-process, a temporary folder, a container and a dangling image behind fails,
+process, a temporary folder, a container, an image tag and a dangling image
+behind fails,
 each named, and everything is gone afterwards; a clean command passes, and
 a failing command keeps its own exit status."""
 import os
@@ -39,14 +40,16 @@ docker -H {docker} create --name rtb-leak-check-probe {base} true > /dev/null
 printf 'FROM {base}\\nLABEL probe=%s\\n' $$ | docker -H {docker} build -q -t {tag} - > /dev/null
 docker -H {docker} rmi {tag} > /dev/null 2>&1 || true
 printf 'FROM {base}\\nLABEL probe=%s-2\\n' $$ | docker -H {docker} build -q - > /dev/null
+printf 'FROM {base}\\nLABEL probe=%s-3\\n' $$ | docker -H {docker} build -q -t rtb-leak-check-tagged:1 - > /dev/null
 """
 status, err = run(script)
 c.equal(status, 1, "a leaking command fails")
 for what in ("process", "sleep 300", "left-behind", "container left on docker", "rtb-leak-check-probe",
-             "dangling image left on docker"):
+             "dangling image left on docker", "image tag left on docker: rtb-leak-check-tagged:1"):
     c.check(what in err, f"the report names {what!r}: {err}")
 _, body = engine_call(docker, "GET", "/containers/json?all=1")
 c.check(b"rtb-leak-check-probe" not in body, "the leaked container was removed")
+c.equal(engine_call(docker, "GET", "/images/rtb-leak-check-tagged:1/json")[0], 404, "the leaked tag was removed")
 def live_sleepers():
     # (a SIGKILLed process is gone a moment later, as a zombie until reaped)
     out = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout

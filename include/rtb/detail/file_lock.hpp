@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <stop_token>
 #include <string>
 
@@ -24,8 +25,9 @@ public:
     /// Takes the lock on `path` (created if missing), waiting while another
     /// holder has it. flock locks belong to an open file description, so two
     /// threads of one process exclude each other too. Throws cancelled when
-    /// `stop` is requested while waiting. `waited` tells whether it had to wait.
-    file_lock(const std::filesystem::path& path, std::stop_token stop) {
+    /// `stop` is requested while waiting. `waited` tells whether it had to
+    /// wait; `on_wait`, when given, is called once as the waiting begins.
+    file_lock(const std::filesystem::path& path, std::stop_token stop, const std::function<void()>& on_wait = {}) {
         std::error_code ec;
         std::filesystem::create_directories(path.parent_path(), ec);
         fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -33,6 +35,7 @@ public:
         while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
             if (errno == EINTR) continue;
             if (errno != EWOULDBLOCK) throw_io("lock", path.string());
+            if (!waited_ && on_wait) on_wait();
             waited_ = true;
             if (!interruptible_sleep(std::chrono::milliseconds(50), stop))
                 throw error(errc::cancelled,

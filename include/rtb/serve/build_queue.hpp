@@ -33,6 +33,7 @@ struct build_status_view {
     std::string id;
     remote_build_state state = remote_build_state::queued;
     std::string image;
+    std::string image_id;  ///< the built image's id (success only)
     std::string error;
 };
 
@@ -118,7 +119,8 @@ public:
 
     /// Records a worker's outcome. A build cancelled while it ran stays
     /// CANCELLED whatever the worker reports.
-    void finish(const std::string& id, remote_build_state state, std::string image = {}, std::string message = {}) {
+    void finish(const std::string& id, remote_build_state state, std::string image = {}, std::string message = {},
+                std::string image_id = {}) {
         std::lock_guard lock(mutex_);
         auto it = records_.find(id);
         if (it == records_.end()) return;
@@ -128,6 +130,7 @@ public:
         const auto from = r.state;
         r.state = state;
         r.image = std::move(image);
+        r.image_id = std::move(image_id);
         r.error = std::move(message);
         r.finished = opts_.now();
         if (from == remote_build_state::working)
@@ -222,7 +225,7 @@ public:
 private:
     struct record {
         remote_build_state state = remote_build_state::queued;
-        std::string image, error;
+        std::string image, image_id, error;
         std::shared_ptr<Job> job;
         std::stop_source stop;
         bool cancelled = false;
@@ -238,7 +241,7 @@ private:
         }
     }
 
-    static build_status_view view(const std::string& id, const record& r) { return {id, r.state, r.image, r.error}; }
+    static build_status_view view(const std::string& id, const record& r) { return {id, r.state, r.image, r.image_id, r.error}; }
 
     // Expires builds that waited too long; drops old finished records.
     void sweep_locked(clock::time_point now) {

@@ -40,6 +40,7 @@
 #include "rtb/serve/context_check.hpp"
 #include "rtb/serve/metrics.hpp"
 #include "rtb/serve/rate_limiter.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/transport/docker_engine.hpp"
 
 namespace rtb::serve {
@@ -479,6 +480,7 @@ inline void runtime_api_server::handle_status(const httplib::Request& req, httpl
     if (!s) return answer_error(res, 404, fmt::format("no build {}", rtb::detail::printable(id.substr(0, 100))));
     std::string json = fmt::format("{{\"build_id\":{},\"status\":\"{}\"", rtb::detail::json_quote(s->id), to_string(s->state));
     if (!s->image.empty()) json += fmt::format(",\"image\":{}", rtb::detail::json_quote(s->image));
+    if (!s->image_id.empty()) json += fmt::format(",\"image_id\":{}", rtb::detail::json_quote(s->image_id));
     if (!s->error.empty()) json += fmt::format(",\"error\":{}", rtb::detail::json_quote(s->error));
     answer(res, 200, json + "}");
 }
@@ -582,8 +584,11 @@ inline void runtime_api_server::work(std::stop_token stop) {
             rtb::detail::unique_fd tar(::open(j.tar.c_str(), O_RDONLY | O_CLOEXEC));
             if (!tar) rtb::detail::throw_io("open", j.tar.string());
             const int fd = tar.get();
+            // A forced build moves names to the new image: the old one goes
+            // when it has none left and nothing uses it.
+            const auto previous = images_named(engine, req.tags, w->stop);
             watchdog dog({.what = what, .overall = deadline::after(opts_.build_timeout), .stall = std::nullopt}, w->stop);
-            dog.run([&](std::stop_token s) {
+            const auto built = dog.run([&](std::stop_token s) {
                 return engine.build_tar(
                     req,
                     [fd](std::span<std::byte> b) -> std::size_t {
@@ -595,7 +600,9 @@ inline void runtime_api_server::work(std::stop_token stop) {
                     },
                     {}, s);
             });
-            queue_.finish(w->id, remote_build_state::success, j.target_image);
+            remove_superseded(engine, previous, built.image_id,
+                              [&](log_level, std::string_view m) { say(fmt::format("build {}: {}", w->id, m)); });
+            queue_.finish(w->id, remote_build_state::success, j.target_image, {}, built.image_id);
             say(fmt::format("build {} succeeded", w->id));
         } catch (const error& e) {
             remote_build_state state = remote_build_state::internal_error;

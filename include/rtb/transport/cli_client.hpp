@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "rtb/build_types.hpp"
 #include "rtb/detail/posix.hpp"
@@ -102,6 +103,18 @@ struct cache_spec {
     std::string type;
     std::map<std::string, std::string> attributes;
 };
+
+/// What `PROGRAM image inspect NAME` printed (docker and podman: a JSON
+/// array of one object) as an image_summary: the id ("sha256:" added where
+/// Podman leaves it out), names, labels, size and layers. Throws
+/// parse_error naming the client's output when it is not that.
+inline image_summary parse_cli_image_inspect(std::string_view output);
+
+/// What became of `PROGRAM image rm ID` (no force), from its exit status and
+/// words: removed; in_use when the client refuses because a container, a
+/// name or a child image holds it; gone when there is no such image;
+/// std::nullopt for any other failure.
+inline std::optional<image_removal> parse_cli_image_removal(int exit_code, std::string_view output);
 
 namespace detail::cli {
 
@@ -529,6 +542,53 @@ inline cli_invocation build_invocation(const build_request& r, const cli_capabil
     for (const auto& a : inv.argv)
         if (a.find('\0') != std::string::npos) bad("argument", a, "holds a NUL byte");
     return inv;
+}
+
+inline image_summary parse_cli_image_inspect(std::string_view output) {
+    auto bad = [&](std::string_view why) {
+        return error(errc::parse_error, fmt::format("the client's image inspect output is not an image: {}: {}", why,
+                                                    detail::cli::excerpt(output)));
+    };
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(output.data(), output.size()).get(doc) != simdjson::SUCCESS) throw bad("not JSON");
+    simdjson::dom::array list;
+    simdjson::dom::object item;
+    if (doc.get_array().get(list) != simdjson::SUCCESS || list.size() != 1 ||
+        list.at(0).get_object().get(item) != simdjson::SUCCESS)
+        throw bad("not an array of one object");
+    image_summary s;
+    std::string_view id;
+    if (item["Id"].get_string().get(id) != simdjson::SUCCESS || !docker_api::is_image_id(id)) throw bad("no image id");
+    s.id = id.starts_with("sha256:") ? std::string(id) : "sha256:" + std::string(id);
+    if (simdjson::dom::array tags; item["RepoTags"].get_array().get(tags) == simdjson::SUCCESS)
+        for (auto t : tags)
+            if (std::string_view v; t.get_string().get(v) == simdjson::SUCCESS) s.repo_tags.emplace_back(v);
+    auto labels_from = [&](simdjson::simdjson_result<simdjson::dom::element> labels) {
+        simdjson::dom::object o;
+        if (labels.get_object().get(o) != simdjson::SUCCESS) return;
+        for (auto [k, v] : o)
+            if (std::string_view value; v.get_string().get(value) == simdjson::SUCCESS) s.labels[std::string(k)] = value;
+    };
+    labels_from(item["Config"]["Labels"]);
+    if (s.labels.empty()) labels_from(item["Labels"]);  // Podman also puts them at the top
+    if (std::uint64_t size = 0; item["Size"].get_uint64().get(size) == simdjson::SUCCESS) s.size = size;
+    if (simdjson::dom::array layers; item["RootFS"]["Layers"].get_array().get(layers) == simdjson::SUCCESS)
+        for (auto l : layers)
+            if (std::string_view v; l.get_string().get(v) == simdjson::SUCCESS) s.layers.emplace_back(v);
+    return s;
+}
+
+inline std::optional<image_removal> parse_cli_image_removal(int exit_code, std::string_view output) {
+    if (exit_code == 0) return image_removal::removed;
+    for (const auto* gone : {"No such image", "no such image", "image not known"})
+        if (output.find(gone) != std::string_view::npos) return image_removal::gone;
+    // docker: "conflict: unable to delete ... image is being used by stopped
+    // container ...", "... has dependent child images", "... must be forced";
+    // podman: "image is in use by a container", "image has dependent children".
+    for (const auto* held : {"conflict", "in use", "being used", "dependent child", "must be forced"})
+        if (output.find(held) != std::string_view::npos) return image_removal::in_use;
+    return std::nullopt;
 }
 
 }  // namespace rtb

@@ -183,6 +183,46 @@ inline std::string inspect_target(api_version v, const image_ref& ref) {
     return fmt::format("/v{}/images/{}/json", v.str(), detail::url_encode_path(wire_name(ref)));
 }
 
+/// Whether `s` is an image id: "sha256:" and 64 lowercase hex digits, or the
+/// 64 digits alone (what engines answer with; never a name).
+constexpr bool is_image_id(std::string_view s) noexcept {
+    if (s.starts_with("sha256:")) s.remove_prefix(7);
+    if (s.size() != 64) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+/// The image id a builder prints when a step is done, or "" for any other
+/// line: dockerd's classic builder " ---> 1a2b3c4d5e6f" (12 hex digits),
+/// Podman's (Buildah's) "--> 08f3d2e376e" (a short id, 11 or more).
+constexpr std::string_view step_image_of(std::string_view line) noexcept {
+    std::string_view id;
+    if (line.starts_with(" ---> ")) {
+        id = line.substr(6);
+        if (id.size() != 12) return {};
+    } else if (line.starts_with("--> ")) {
+        id = line.substr(4);
+        if (id.size() < 11 || id.size() > 64) return {};
+    } else {
+        return {};
+    }
+    for (char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+    return id;
+}
+
+/// GET /images/{id}/json for an image id (is_image_id, or a short one).
+inline std::string inspect_id_target(api_version v, std::string_view id) {
+    return fmt::format("/v{}/images/{}/json", v.str(), detail::url_encode_path(id));
+}
+
+/// DELETE /images/{id} without force, pruning untagged parents: the engine
+/// refuses (409) while a container, a name or a child image holds it.
+inline std::string remove_id_target(api_version v, std::string_view id) {
+    return fmt::format("/v{}/images/{}?force=0&noprune=0", v.str(), detail::url_encode_path(id));
+}
+
 /// Podman's own existence check, GET /v4.0.0/libpod/images/{name}/exists
 /// (204 or 404): a third of the compat inspect's time on Podman 4.3, which
 /// computes the whole inspect document to answer.

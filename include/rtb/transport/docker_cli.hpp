@@ -22,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,6 +42,8 @@
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/detail/streaming_process.hpp"
 #include "rtb/error.hpp"
+#include "rtb/image_labels.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/stream/buildkit_plain.hpp"
 #include "rtb/stream/event.hpp"
@@ -79,6 +82,12 @@ public:
         std::size_t log_tail_lines = 20;
         /// For lookup::local_then_registry; default: a registry_client.
         registry_lookup registry;
+        /// The legacy builder and Podman keep the image of the last step
+        /// that succeeded in a failed build (and the steps under it) with
+        /// no name. rtb removes them, so a failed build leaves nothing; a
+        /// retry then runs those steps again. true keeps them as the layer
+        /// cache for the retry. (BuildKit keeps its cache in its own store.)
+        bool keep_failed_build_layers = false;
     };
 
     docker_cli() : docker_cli(options{}) {}
@@ -176,6 +185,30 @@ public:
         throw command_error(r, fmt::format("removing image {}", ref.str()));
     }
 
+    /// ImageStore: `image inspect NAME` (a name or an id) as an
+    /// image_summary; std::nullopt when the client has no such image.
+    std::optional<image_summary> describe_image(std::string_view name_or_id, std::stop_token = {}) {
+        const std::string name = docker_api::is_image_id(name_or_id) ? std::string(name_or_id)
+                                                                      : name_of(image_ref::parse(name_or_id));
+        const auto r = run_short({"image", "inspect", "--", name});
+        if (r.exit_code != 0) {
+            if (says_not_found(r.output)) return std::nullopt;
+            throw command_error(r, fmt::format("inspecting image {}", detail::printable(name_or_id)));
+        }
+        return parse_cli_image_inspect(r.output);
+    }
+
+    /// ImageStore: `image rm ID` without force: the client refuses while a
+    /// container, a name or a child image holds it.
+    image_removal remove_unused_image(std::string_view id, std::stop_token = {}) {
+        if (!docker_api::is_image_id(id))
+            throw error(errc::invalid_argument,
+                        fmt::format("remove_unused_image takes an image id, not {}", detail::printable(id)));
+        const auto r = run_short({"image", "rm", std::string(id)});
+        if (const auto outcome = parse_cli_image_removal(r.exit_code, r.output)) return *outcome;
+        throw command_error(r, fmt::format("removing image {}", id));
+    }
+
     /// The Transport's build(): the context as a tar on the client's stdin,
     /// its output parsed as it comes (BuildKit plain progress, the legacy
     /// builder's and Podman's text) into events for `logger`. A non-zero
@@ -211,6 +244,7 @@ public:
             std::deque<std::string> tail;
             std::size_t keep;
             std::optional<events::step> last_step;
+            std::string last_layer;  // the legacy builder's " ---> <id>" of the last step done
             void remember(std::string line) {
                 tail.push_back(std::move(line));
                 if (tail.size() > keep) tail.pop_front();
@@ -220,11 +254,13 @@ public:
                     last_step = *s;
                     remember(step_text(*s));
                 } else if (const auto* l = std::get_if<events::log_line>(&e)) {
+                    if (last_step && last_step->index > 1)  // step 1's id is the base image's
+                        if (const auto id = docker_api::step_image_of(l->text); !id.empty()) last_layer = id;
                     remember(l->text);
                 }
                 out->on_event(e);
             }
-        } sink{&logger, {}, opts_.log_tail_lines, {}};
+        } sink{&logger, {}, opts_.log_tail_lines, {}, {}};
         buildkit_plain_parser<sink_t> parser(sink, {.source = what});
 
         detail::streaming_options so;
@@ -247,6 +283,10 @@ public:
             for (const auto& l : sink.tail) all.append(l).push_back('\n');
             if (!summary.failed() && says_no_daemon(all))
                 throw error(errc::connection_failed, fmt::format("{}: {}", what, detail::cli::excerpt(all)));
+            if (!opts_.keep_failed_build_layers)
+                if (const auto note = remove_failed_build_step(*this, sink.last_layer); !note.empty())
+                    if constexpr (requires { logger.log(log_level::info, std::string_view{}); })
+                        logger.log(log_level::info, note);
             build_failure bf;
             std::string message;
             if (summary.failure) {
@@ -379,6 +419,6 @@ private:
     std::optional<cli_capabilities> caps_;
 };
 
-static_assert(Transport<docker_cli>);
+static_assert(Transport<docker_cli> && ImageStore<docker_cli>);
 
 }  // namespace rtb

@@ -25,6 +25,8 @@
 #include "rtb/concepts.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/image_labels.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/context/directory_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/stream/engine_stream.hpp"
@@ -35,16 +37,6 @@
 #include "rtb/transport/registry.hpp"
 
 namespace rtb {
-
-/// A local image, as GET /images/json or /images/{name}/json describe it.
-struct image_summary {
-    std::string id;                              ///< "sha256:..."
-    std::vector<std::string> repo_tags;          ///< as the engine names them (Podman: fully qualified)
-    std::map<std::string, std::string> labels;
-    std::uint64_t size = 0;
-    std::int64_t created = 0;                    ///< seconds since the epoch
-    std::vector<std::string> layers;             ///< RootFS.Layers, bottom first (inspect() only)
-};
 
 /// Receives the typed events of a pull, push or build as they arrive.
 using event_sink = std::function<void(const build_event&)>;
@@ -69,6 +61,13 @@ public:
         std::size_t log_tail_lines = 20;
         /// The longest JSON line of a pull, push or build stream accepted.
         std::size_t max_stream_line = std::size_t{16} << 20;
+        /// dockerd's classic builder keeps the image of the last step that
+        /// succeeded in a failed build, untagged. rtb removes it (and the
+        /// untagged steps under it), so a failed build leaves nothing; a
+        /// retry then runs those steps again. true keeps them as the
+        /// engine's layer cache for the retry (`rtb prune` does not see
+        /// them: they carry no rtb labels).
+        bool keep_failed_build_layers = false;
     };
 
     docker_engine() : docker_engine(options{}) {}
@@ -198,22 +197,28 @@ public:
     /// The local image, or std::nullopt when the engine has none by that name.
     std::optional<image_summary> inspect(const image_ref& ref, std::stop_token stop = {}) {
         negotiate(stop);
-        const auto r = short_call({"GET", docker_api::inspect_target(*api_, ref)}, stop);
-        if (r.status == 404) return std::nullopt;
-        http::throw_for_status(r, fmt::format("inspecting image {} on {}", ref.str(), where_));
-        simdjson::dom::parser parser;
-        simdjson::dom::element doc;
-        if (parser.parse(r.body).get(doc) != simdjson::SUCCESS || !doc.is_object())
-            throw error(errc::parse_error,
-                        fmt::format("inspecting image {} on {}: the answer is not a JSON object", ref.str(), where_));
-        image_summary s = summary_of(doc);
-        simdjson::dom::element config;
-        if (doc["Config"].get(config) == simdjson::SUCCESS && config.is_object()) s.labels = labels_of(config["Labels"]);
-        simdjson::dom::array layers;
-        if (doc["RootFS"]["Layers"].get_array().get(layers) == simdjson::SUCCESS)
-            for (auto l : layers)
-                if (std::string_view v; l.get_string().get(v) == simdjson::SUCCESS) s.layers.emplace_back(v);
-        return s;
+        return inspect_at(docker_api::inspect_target(*api_, ref), ref.str(), stop);
+    }
+
+    /// ImageStore: the image a name or an id ("sha256:...") stands for now.
+    std::optional<image_summary> describe_image(std::string_view name_or_id, std::stop_token stop = {}) {
+        if (!docker_api::is_image_id(name_or_id)) return inspect(image_ref::parse(name_or_id), stop);
+        negotiate(stop);
+        return inspect_at(docker_api::inspect_id_target(*api_, name_or_id), std::string(name_or_id), stop);
+    }
+
+    /// ImageStore: removes image `id` (and its parents no other image
+    /// needs) unless a container, a name or a child image holds it.
+    image_removal remove_unused_image(std::string_view id, std::stop_token stop = {}) {
+        negotiate(stop);
+        if (!docker_api::is_image_id(id))
+            throw error(errc::invalid_argument, fmt::format("remove_unused_image takes an image id, not {}",
+                                                            detail::ref::quote(id)));
+        const auto r = short_call({"DELETE", docker_api::remove_id_target(*api_, id)}, stop);
+        if (r.status == 404) return image_removal::gone;
+        if (r.status == 409) return image_removal::in_use;  // a container, a name or a child holds it
+        http::throw_for_status(r, fmt::format("removing image {} on {}", id, where_));
+        return image_removal::removed;
     }
 
     /// Pulls `ref` (POST /images/create) with the credentials the docker
@@ -315,6 +320,7 @@ public:
         std::optional<events::step> last_step;
         std::deque<std::string> tail;
         std::string image_id;
+        std::string last_layer;  // the classic builder's " ---> <id>" of the last step done
         std::optional<events::failure> failed;
         auto remember = [&](std::string line) {
             tail.push_back(std::move(line));
@@ -327,6 +333,8 @@ public:
                 last_step = *s;
                 remember(fmt::format("STEP {}/{}: {}", s->index, s->total, s->instruction));
             } else if (const auto* l = std::get_if<events::log_line>(&e)) {
+                if (last_step && last_step->index > 1)  // step 1's id is the base image's
+                    if (const auto id = docker_api::step_image_of(l->text); !id.empty()) last_layer = id;
                 remember(l->text);
             } else if (const auto* b = std::get_if<events::image_built>(&e)) {
                 image_id = b->id;
@@ -336,6 +344,13 @@ public:
             if (on_event) on_event(e);
         }, stop);
         if (failed) {
+            if (!opts_.keep_failed_build_layers) {
+                std::vector<std::string> notes;
+                if (auto note = remove_failed_build_step(*this, last_layer); !note.empty()) notes.push_back("rtb: " + note);
+                if (is_podman_) notes.push_back(remove_failed_build_layers_by_label(req.labels));
+                for (const auto& note : notes)
+                    if (on_event && !note.empty()) on_event(build_event{events::log_line{note}});
+            }
             build_failure bf;
             bf.exit_code = failed->exit_code ? failed->exit_code : docker_api::exit_code_from_message(failed->message);
             if (last_step) bf.failing_step = fmt::format("Step {}/{} : {}", last_step->index, last_step->total, last_step->instruction);
@@ -421,6 +436,46 @@ private:
         version_ = std::move(answer);
     }
 
+    /// Podman keeps the steps of a failed build as images carrying the
+    /// build's labels and no name (its build output does not name them):
+    /// removes those that carry every label of the request (which name the
+    /// build's own tags), unless something holds them.
+    std::string remove_failed_build_layers_by_label(const std::map<std::string, std::string>& labels) noexcept {
+        if (labels.empty()) return {};
+        try {
+            std::vector<std::string> filters;
+            for (const auto& [k, v] : labels) filters.push_back(k + "=" + v);
+            std::size_t removed = 0;
+            for (const auto& img : images(filters))
+                if (!has_names(img) && remove_unused_image(img.id) == image_removal::removed) ++removed;
+            return removed ? fmt::format("rtb: removed {} image{} of the failed build's steps", removed,
+                                         removed == 1 ? "" : "s")
+                           : std::string();
+        } catch (const std::exception& e) {
+            return fmt::format("rtb: could not remove the failed build's steps: {}", e.what());
+        }
+    }
+
+    std::optional<image_summary> inspect_at(const std::string& target, const std::string& what, std::stop_token stop) {
+        const auto r = short_call({"GET", target}, stop);
+        if (r.status == 404) return std::nullopt;
+        http::throw_for_status(r, fmt::format("inspecting image {} on {}", what, where_));
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        if (parser.parse(r.body).get(doc) != simdjson::SUCCESS || !doc.is_object())
+            throw error(errc::parse_error,
+                        fmt::format("inspecting image {} on {}: the answer is not a JSON object", what, where_));
+        image_summary s = summary_of(doc);
+        simdjson::dom::element config;
+        if (doc["Config"].get(config) == simdjson::SUCCESS && config.is_object()) s.labels = labels_of(config["Labels"]);
+        simdjson::dom::array layers;
+        if (doc["RootFS"]["Layers"].get_array().get(layers) == simdjson::SUCCESS)
+            for (auto l : layers)
+                if (std::string_view v; l.get_string().get(v) == simdjson::SUCCESS) s.layers.emplace_back(v);
+        return s;
+    }
+
+
     http::response short_call(http::request r, std::stop_token stop = {}) {
         r.timeout = opts_.request_timeout;
         return http_.send(r, stop);
@@ -490,7 +545,7 @@ private:
     std::optional<std::optional<std::filesystem::path>> data_root_;  ///< data_root(), once asked
 };
 
-static_assert(Transport<docker_engine>);
+static_assert(Transport<docker_engine> && ImageStore<docker_engine>);
 
 /// Where Podman's service listens when nothing says otherwise:
 /// CONTAINER_HOST (as podman-remote reads it), else the rootless socket
@@ -517,6 +572,6 @@ private:
     }
 };
 
-static_assert(Transport<podman_engine>);
+static_assert(Transport<podman_engine> && ImageStore<podman_engine>);
 
 }  // namespace rtb
