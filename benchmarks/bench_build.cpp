@@ -1,4 +1,4 @@
-// The reuse decision (issue 6): the tags (the source hashed with a warm stat
+// The reuse decision: the tags (the source hashed with a warm stat
 // cache) and the existence query on the engine, through basic_builder::plan()
 // (exactly what build_runtime_image() decides before it builds anything),
 // beside the same decision made the Python/OpenHands way in the same run:
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "rtb/builder.hpp"
+#include "rtb/transport/docker_engine.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/policy/null_logger.hpp"
 

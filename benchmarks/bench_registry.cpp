@@ -1,6 +1,6 @@
 // image_exists for an image the engine does not have: rtb's registry lookup
 // (lookup::local_then_registry: a manifest HEAD, never a pull) against the
-// seed's way (lookup::local_then_pull: the engine pulls the image to answer),
+// OpenHands' way (lookup::local_then_pull: the engine pulls the image to answer),
 // on dockerd and the loopback registry of scripts/engines, for an image of
 // 100+ MB that run-registry-bench pushes (RTB_BENCH_IMAGE, name relative to
 // the registry). Every byte between the clients and the registry goes
@@ -170,7 +170,7 @@ void registry_lookup_new_client(benchmark::State& state) {
     report(state, s.proxy.bytes() - before);
 }
 
-/// The seed's way: the engine pulls the whole image to answer. Each
+/// OpenHands' way: the engine pulls the whole image to answer. Each
 /// iteration starts without the image (removed, untimed).
 void pull_lookup(benchmark::State& state) {
     auto& s = env();

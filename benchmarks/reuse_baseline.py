@@ -7,7 +7,7 @@ dirhash md5 of the source with its three ignore patterns, both shortened to
 base 36) and asking the engine whether `{repo}:{source tag}` exists. This
 does the same with dirhash-python (Debian's python3-dirhash) and the docker
 CLI's `image inspect` (OpenHands asks through docker-py; the CLI is the
-baseline rtb's issue 6 names).
+baseline the reuse benchmark names).
 
   reuse_baseline.py --source DIR --lock FILE [--lock FILE]... --base-image B
                     --version V --repo R --docker-host H [--warmup N] [--runs N]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Engine output benchmarks (issue 4): builds bench_stream, then runs it and
+# Engine output benchmarks: builds bench_stream, then runs it and
 # the Python json.loads baseline on the same corpus and prints the table for
 # benchmarks/RESULTS.md. Quiet machines give steadier numbers.
 set -euo pipefail

@@ -24,7 +24,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "rtb/builder.hpp"
+#include "rtb/any_transport.hpp"
+#include "rtb/docker_builder.hpp"
 #include "rtb/detail/file_lock.hpp"
 #include "rtb/policy/no_retry.hpp"
 #include "rtb/prune.hpp"
@@ -249,6 +250,31 @@ BOOST_AUTO_TEST_CASE(scratch_then_reuse_then_lock_then_versioned_then_forced) {
     BOOST_TEST(engine.describe_image(first.image_id).has_value());
 
     BOOST_TEST(temp_build_folders() == folders_before);  // the context streams: no folder
+}
+
+BOOST_AUTO_TEST_CASE(a_builder_on_any_transport_reports_names_as_the_caller_spelt_them) {
+    // any_transport always offers ImageNaming; for an engine, which keeps
+    // names as given, the builder must report the caller's spelling, not a
+    // normalized docker.io/... form (scripts run what rtb prints).
+    BOOST_TEST(reported_name("local/x:t", "docker.io/local/x:t") == "local/x:t");
+    BOOST_TEST(reported_name("local/x:t", "registry:5000/rtb/local/x:t") == "registry:5000/rtb/local/x:t");
+    BOOST_TEST(reported_name("local/x:t", "not a reference") == "not a reference");
+
+    runtime_tree rt;
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    basic_builder<any_transport, engine_layer_cache, no_retry, openhands_tags, counting_logger> b(
+        any_transport(docker_engine(o)), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}), {}, bo);
+    const auto built = b.build_runtime_image(rt.spec());
+    BOOST_TEST(built.image == built.tags.source_image());
+    BOOST_TEST(built.tags_applied ==
+               (std::vector<std::string>{built.tags.source_image(), built.tags.lock_image(), built.tags.versioned_image()}));
+    const auto reused = b.build_runtime_image(rt.spec());
+    BOOST_TEST(to_string(reused.plan) == "reuse");
+    BOOST_TEST(reused.image == built.tags.source_image());
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_calls_for_one_tag_build_once) {

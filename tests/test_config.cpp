@@ -46,7 +46,7 @@ std::string problems(const resolved& r) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(defaults_are_the_seeds_and_documented) {
+BOOST_AUTO_TEST_CASE(defaults_are_openhands_and_documented) {
     const auto r = resolve({});
     BOOST_TEST(r.problems.empty());
     BOOST_TEST(r.values.runtime_repository == "ghcr.io/openhands/runtime");
@@ -56,7 +56,6 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_seeds_and_documented) {
     BOOST_TEST(r.source_of("timeout").describe() == "default");
     for (const auto& k : keys()) {
         BOOST_TEST(!k.allowed.empty(), k.name);
-        BOOST_TEST(!k.help.empty(), k.name);
         BOOST_TEST(!k.show(r.values).empty(), k.name);
     }
 }

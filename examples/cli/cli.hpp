@@ -14,7 +14,7 @@
 
 namespace rtb::cli {
 
-/// Exit statuses (the contract in DESIGN.md).
+/// Exit statuses (a contract: scripts depend on them; README's `rtb` section).
 enum exit_status : int {
     ok = 0,
     negative = 1,  ///< a "no" answer, or a failed build

@@ -1,7 +1,7 @@
 // rtb build: the main job. Builds (or reuses) the runtime image for a base
 // image, or for every base image of a batch file.
 //
-// Contract (DESIGN.md): stderr says which plan was taken (reuse, lock,
+// Contract (scripts depend on it): stderr says which plan was taken (reuse, lock,
 // versioned, scratch); the last line of stdout is the image name; a failed
 // build exits 1 with the engine's exit code and the last log lines on
 // stderr; --json prints one JSON object instead.
@@ -21,10 +21,16 @@
 #include "configuration.hpp"
 #include "rtb/hooks/command_hooks.hpp"
 #include "rtb/prune.hpp"
+#include "rtb/any_cache_policy.hpp"
+#include "rtb/any_tag_strategy.hpp"
+#include "rtb/any_transport.hpp"
 #include "rtb/builder.hpp"
 #include "rtb/policy/buildx_local_cache.hpp"
 #include "rtb/policy/registry_cache.hpp"
-#include "rtb/detail/json_writer.hpp"
+#include "rtb/json_text.hpp"
+#include "rtb/text.hpp"
+#include "rtb/transport/docker_cli.hpp"
+#include "rtb/transport/docker_engine.hpp"
 #include "rtb/transport/remote_api.hpp"
 #include "runtime_options.hpp"
 #include "signals.hpp"
@@ -64,46 +70,31 @@ struct build_options {
 };
 
 /// The cache flags as a CachePolicy chosen at run time: --no-cache, a
-/// BuildKit cache folder (--cache-dir) and/or a registry cache (--cache-ref).
-struct switchable_cache {
-    bool off = false;
-    std::optional<buildx_local_cache> local;
-    std::optional<registry_cache> registry;
-    void prepare(build_request& r) {
-        if (off) no_build_cache{}.prepare(r);
-        if (local) local->prepare(r);
-        if (registry) registry->prepare(r);
-    }
-    void after_build(const build_result&) {}
-    /// Prunes the cache folder (files older than --cache-max-age days).
-    void maintain() {
-        if (local) {
-            const auto removed = local->maintain();
-            if (!removed.empty())
-                fmt::print(stderr, "rtb: pruned {} build cache file(s) older than {} h from {}\n", removed.size(),
-                           local->settings().max_age.count(), detail::printable(local->settings().directory.native()));
-        }
-    }
-};
-
-switchable_cache cache_from_flags(const build_options& o) {
-    switchable_cache c;
-    c.off = o.no_cache;
+/// BuildKit cache folder (--cache-dir) and/or a registry cache (--cache-ref),
+/// in that order; the engine's layer cache when none is given.
+any_cache_policy cache_from_flags(const build_options& o) {
+    cache_chain chain;
+    if (o.no_cache) chain.add(no_build_cache{});
     if (!o.cache_dir.empty()) {
         buildx_local_cache::options lo;
         lo.directory = std::filesystem::absolute(o.cache_dir);
         lo.max_age = std::chrono::hours(24 * parse_integer(o.cache_max_age, "--cache-max-age", 1, 36500));
-        c.local.emplace(lo);
+        lo.on_pruned = [max_age = lo.max_age, dir = lo.directory](const std::vector<std::string>& removed) {
+            fmt::print(stderr, "rtb: pruned {} build cache file(s) older than {} h from {}\n", removed.size(),
+                       max_age.count(), printable(dir.native()));
+        };
+        chain.add(buildx_local_cache(lo));
     }
-    if (!o.cache_ref.empty()) c.registry.emplace(registry_cache::options{.ref = o.cache_ref});
-    return c;
+    if (!o.cache_ref.empty()) chain.add(registry_cache(registry_cache::options{.ref = o.cache_ref}));
+    if (chain.policies().empty()) return engine_layer_cache{};
+    return chain;
 }
 
 /// The base images of a batch file: one per line; blank lines and lines
 /// starting with '#' are skipped; surrounding blanks trimmed.
 std::vector<std::string> read_batch_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw error(errc::io_error, fmt::format("cannot read batch file {}", detail::printable(path)));
+    if (!in) throw error(errc::io_error, fmt::format("cannot read batch file {}", printable(path)));
     std::vector<std::string> out;
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
@@ -113,17 +104,17 @@ std::vector<std::string> read_batch_file(const std::string& path) {
         std::string image = line.substr(first, last - first + 1);
         if (image.size() > 4096 || image.find_first_of(" \t") != std::string::npos)
             throw error(errc::invalid_argument,
-                        fmt::format("batch file {}, line {}: {} is not one image name", detail::printable(path), number,
-                                    detail::printable(image.substr(0, 200))));
+                        fmt::format("batch file {}, line {}: {} is not one image name", printable(path), number,
+                                    printable(image.substr(0, 200))));
         try {
             image_ref::parse(image);
         } catch (const error& e) {
             throw error(errc::invalid_argument,
-                        fmt::format("batch file {}, line {}: {}", detail::printable(path), number, e.what()));
+                        fmt::format("batch file {}, line {}: {}", printable(path), number, e.what()));
         }
         out.push_back(std::move(image));
     }
-    if (out.empty()) throw error(errc::invalid_argument, fmt::format("batch file {} lists no base image", detail::printable(path)));
+    if (out.empty()) throw error(errc::invalid_argument, fmt::format("batch file {} lists no base image", printable(path)));
     return out;
 }
 
@@ -131,10 +122,10 @@ std::string json_result(const runtime_image& r, std::string_view base) {
     return fmt::format(
         "{{\"image\":{},\"plan\":\"{}\",\"tags\":{},\"seconds\":{:.3f},\"image_id\":{},\"from\":{},\"base_image\":{},"
         "\"dry_run\":{},\"waited\":{},{}}}",
-        detail::json_quote(r.image), to_string(r.plan), detail::json_list(r.tags_applied),
-        static_cast<double>(r.timings.total.count()) / 1000.0, detail::json_quote(r.image_id),
-        detail::json_quote(r.from_image), detail::json_quote(base), r.dry_run ? "true" : "false",
-        r.waited ? "true" : "false", detail::stats_json(r));
+        json_quote(r.image), to_string(r.plan), json_list(r.tags_applied),
+        static_cast<double>(r.timings.total.count()) / 1000.0, json_quote(r.image_id),
+        json_quote(r.from_image), json_quote(base), r.dry_run ? "true" : "false",
+        r.waited ? "true" : "false", statistics_json(r));
 }
 
 /// One stderr line with where the time went.
@@ -175,8 +166,9 @@ void print_failure(const error& e, std::string_view prefix = {}) {
     }
 }
 
-template <class Engine, class Strategy>
-int run_build(const build_options& o, Engine engine, Strategy strategy) {
+/// The build, on the Transport and TagStrategy the flags chose (one
+/// basic_builder for every choice).
+int run_build(const build_options& o, any_transport engine, any_tag_strategy strategy) {
     const auto stop = interrupt_handler::token();
 
     builder_options bo;
@@ -196,9 +188,9 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
     stderr_logger::options lo;
     lo.show_output = !o.quiet && !batch;                           // a batch's outputs would interleave
     if (batch) lo.mode = stderr_logger::display::plain;
-    basic_builder<Engine, switchable_cache, exponential_backoff, Strategy, stderr_logger> builder(
+    basic_builder<any_transport, any_cache_policy, exponential_backoff, any_tag_strategy, stderr_logger> builder(
         std::move(engine), cache_from_flags(o), exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
-    if (!o.dry_run) builder.maintain_cache();  // as the seed does: old cache files go before a build
+    if (!o.dry_run) builder.maintain_cache();  // as OpenHands does: old cache files go before a build
 
     build_call_options call;
     call.dry_run = o.dry_run;
@@ -277,8 +269,8 @@ int run_build(const build_options& o, Engine engine, Strategy strategy) {
         } else {
             ++failed;
             if (o.json)
-                fmt::print("{{\"base_image\":{},\"error\":{},\"code\":\"{}\"}}\n", detail::json_quote(bases[i]),
-                           detail::json_quote(redacted(out.failure->what())), to_string(out.failure->value()));
+                fmt::print("{{\"base_image\":{},\"error\":{},\"code\":\"{}\"}}\n", json_quote(bases[i]),
+                           json_quote(redacted(out.failure->what())), to_string(out.failure->value()));
         }
     }
     fmt::print(stderr, "rtb: batch: {} built, {} reused, {} failed of {}\n", built, reused, failed, bases.size());
@@ -322,8 +314,7 @@ remote_api make_remote(const build_options& o) {
     return remote_api(std::move(ro));
 }
 
-template <class Strategy>
-int run_with_transport(const build_options& o, Strategy strategy) {
+int run_with_transport(const build_options& o, any_tag_strategy strategy) {
     if (o.transport != "cli") {
         for (const auto& [flag, given] : {std::pair{"--cli", o.cli_program != "docker"},
                                           std::pair{"--cli-mode", o.cli_mode != "automatic"},
@@ -374,7 +365,7 @@ void apply_configuration(build_options& o, const config::resolved& conf) {
     if (o.host.empty() && o.transport == "remote") o.host = s.remote_url;
 }
 
-/// runtime_image is set: the seed's runtime_container_image, used as it is.
+/// runtime_image is set: OpenHands' runtime_container_image, used as it is.
 int use_runtime_image(const build_options& o) {
     runtime_image r;
     r.image = o.settings.runtime_image;
@@ -421,7 +412,7 @@ void add_build(CLI::App& app, action& run) {
                     "--transport remote: how often to ask for the build's status (default 30s)");
     cmd->add_flag("--force", o->force, "Build from scratch even if an image exists");
     cmd->add_option("--runtime-image", o->runtime_image,
-                    "Use this runtime image as it is and build nothing (the seed's runtime_container_image)");
+                    "Use this runtime image as it is and build nothing (OpenHands' runtime_container_image)");
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
     cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");
     cmd->add_flag("--no-cache", o->no_cache, "Run every build step again (the engine's layer cache is not used)");

@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "configuration.hpp"
+#include "key_help.hpp"
 #include "rtb/config/show.hpp"
 
 namespace rtb::cli {
@@ -19,10 +20,10 @@ void add_key_flags(CLI::App* cmd, std::map<std::string, std::vector<std::string>
     for (const auto& k : config::keys()) {
         if (k.flag.empty()) continue;
         const std::string flag(k.flag);
-        if (k.name == "force_rebuild") cmd->add_flag(flag, switches[flag], std::string(k.help));
+        if (k.name == "force_rebuild") cmd->add_flag(flag, switches[flag], std::string(key_help(k.name)));
         else if (k.name == "build_args")
-            one_value_each(cmd->add_option(flag, values[flag], std::string(k.help)));
-        else cmd->add_option(flag, values[flag], std::string(k.help))->expected(1);
+            one_value_each(cmd->add_option(flag, values[flag], std::string(key_help(k.name))));
+        else cmd->add_option(flag, values[flag], std::string(key_help(k.name)))->expected(1);
     }
 }
 

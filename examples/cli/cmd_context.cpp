@@ -19,6 +19,8 @@
 #include "rtb/context/gzip_stream.hpp"
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"
+#include "files.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::cli {
 
@@ -52,7 +54,7 @@ std::string ls_line(std::string_view path) {
 skip_handler warn_skipped() {
     return [](std::string_view path, std::string_view why) {
         print_error(fmt::format("warning: not sending {} ({}): build contexts carry files, links and directories only",
-                                detail::printable(path), why));
+                                printable(path), why));
     };
 }
 
@@ -99,12 +101,12 @@ void add_output(CLI::App* cmd, output_options& o) {
 
 /// Streams a context's tar (+gzip, +base64) to a file or stdout.
 void write_context(const build_context& ctx, const output_options& o, unsigned jobs) {
-    detail::unique_fd owned;
+    file_descriptor owned;
     int fd = STDOUT_FILENO;
     std::string display = "standard output";
     if (o.output != "-") {
-        owned = detail::unique_fd(::open(o.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!owned) detail::throw_io("create", o.output);
+        owned = file_descriptor(::open(o.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!owned) throw_io("create", o.output);
         fd = owned.get();
         display = o.output;
     } else if (::isatty(fd) && !o.base64) {
@@ -125,12 +127,12 @@ void write_context(const build_context& ctx, const output_options& o, unsigned j
     } else {
         copy_to_fd(tar, fd, display);
     }
-    if (owned && ::fsync(fd) != 0 && errno != EINVAL) detail::throw_io("write", display);
+    if (owned && ::fsync(fd) != 0 && errno != EINVAL) throw_io("write", display);
 }
 
 std::string read_file(const std::string& path, std::string_view what) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw error(errc::io_error, fmt::format("cannot read {} {}", what, detail::printable(path)));
+    if (!in) throw error(errc::io_error, fmt::format("cannot read {} {}", what, printable(path)));
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
@@ -248,7 +250,7 @@ void add_context(CLI::App& app, action& run) {
                     const auto eq = kv.find('=');
                     if (eq == std::string::npos || eq == 0)
                         throw error(errc::invalid_argument,
-                                    fmt::format("--var {} is not NAME=VALUE", detail::printable(kv)));
+                                    fmt::format("--var {} is not NAME=VALUE", printable(kv)));
                     spec.template_vars[kv.substr(0, eq)] = kv.substr(eq + 1);
                 }
                 opt.dialect = parse_dockerignore_dialect(o->dialect);

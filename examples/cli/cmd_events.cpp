@@ -11,13 +11,14 @@
 #include <string>
 
 #include "cli.hpp"
-#include "rtb/detail/posix.hpp"
 #include "rtb/policy/redactor.hpp"
 #include "rtb/policy/stderr_logger.hpp"
 #include "rtb/stream/buildkit_plain.hpp"
 #include "rtb/stream/detect.hpp"
 #include "rtb/stream/engine_stream.hpp"
 #include "rtb/stream/event_text.hpp"
+#include "files.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::cli {
 
@@ -49,8 +50,8 @@ public:
         if (path == "-") {
             fd_ = STDIN_FILENO;
         } else {
-            owned_ = detail::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-            if (!owned_) detail::throw_io("open", path);
+            owned_ = file_descriptor(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+            if (!owned_) throw_io("open", path);
             fd_ = owned_.get();
         }
     }
@@ -59,14 +60,14 @@ public:
         while (true) {
             const auto n = ::read(fd_, buf, size);
             if (n >= 0) return static_cast<std::size_t>(n);
-            if (errno != EINTR) detail::throw_io("read", name_);
+            if (errno != EINTR) throw_io("read", name_);
         }
     }
     const std::string& name() const noexcept { return name_; }
 
 private:
     std::string name_;
-    detail::unique_fd owned_;
+    file_descriptor owned_;
     int fd_ = -1;
 };
 
@@ -130,7 +131,7 @@ void add_events(CLI::App& app, action& run) {
                     throw error(errc::parse_error,
                                 fmt::format("{}: neither an engine JSON stream nor a BuildKit plain log (it starts "
                                             "with {}); say which with --format",
-                                            in.name(), detail::excerpt(head.substr(0, head.find('\n')), 40)));
+                                            in.name(), excerpt(head.substr(0, head.find('\n')), 40)));
                 }
             }
             redactor secrets;
@@ -150,7 +151,7 @@ void add_events(CLI::App& app, action& run) {
                     throw;
                 }
             }
-            if (std::fflush(stdout) != 0) detail::throw_io("write", "stdout");
+            if (std::fflush(stdout) != 0) throw_io("write", "stdout");
             return status;
         };
     });

@@ -1,5 +1,5 @@
 // rtb exists: whether an image exists, in the engine (default), then pulled
-// (--pull, the seed's way), then asked of its registry without pulling
+// (--pull, OpenHands' way), then asked of its registry without pulling
 // (--registry), or in the registry alone (--registry-only, no engine).
 // Exit status 0: exists, 1: does not, 2: error, 130: interrupted.
 #include <memory>

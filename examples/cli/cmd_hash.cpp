@@ -7,6 +7,7 @@
 #include "rtb/context/dockerignore.hpp"
 #include "rtb/hash/dirhash.hpp"
 #include "rtb/hash/tree_digest.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::cli {
 
@@ -55,7 +56,7 @@ void add_hash(CLI::App& app, action& run) {
                 opt.algorithm = algorithm;
                 opt.jobs = o->jobs;
                 opt.on_skip = [](std::string_view path, std::string_view why) {
-                    print_error(fmt::format("warning: skipping {} ({})", detail::printable(path), why));
+                    print_error(fmt::format("warning: skipping {} ({})", printable(path), why));
                 };
                 if (!o->no_stat_cache) {
                     const auto scope = tree_digest_scope(o->dir, algorithm);

@@ -12,6 +12,7 @@
 #include "rtb/serve/runtime_api_server.hpp"
 #include "runtime_options.hpp"
 #include "signals.hpp"
+#include "files.hpp"
 
 namespace rtb::cli {
 
@@ -41,7 +42,7 @@ struct serve_options {
 std::pair<std::string, int> parse_listen(const std::string& s) {
     const auto colon = s.rfind(':');
     if (colon == std::string::npos || colon == 0)
-        detail::bad_value("--listen", s, "is not HOST:PORT (e.g. 127.0.0.1:8000)");
+        bad_value("--listen", s, "is not HOST:PORT (e.g. 127.0.0.1:8000)");
     std::string host = s.substr(0, colon);
     if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
     const int port = static_cast<int>(parse_integer(std::string_view(s).substr(colon + 1), "--listen port", 0, 65535));

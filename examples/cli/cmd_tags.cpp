@@ -2,8 +2,8 @@
 #include <memory>
 
 #include "cli.hpp"
-#include "rtb/detail/json_writer.hpp"
 #include "runtime_options.hpp"
+#include "rtb/json_text.hpp"
 
 namespace rtb::cli {
 
@@ -23,9 +23,9 @@ void add_tags(CLI::App& app, action& run) {
             const tag_set t = r.strategy == "openhands" ? r.openhands().tags(spec) : r.content().tags(spec);
             if (o->json) {
                 fmt::print("{{\"strategy\":{},\"repository\":{},\"source\":{},\"lock\":{},\"versioned\":{}}}\n",
-                           detail::json_quote(o->runtime.strategy), detail::json_quote(t.repository),
-                           detail::json_quote(t.source_image()), detail::json_quote(t.lock_image()),
-                           detail::json_quote(t.versioned_image()));
+                           json_quote(o->runtime.strategy), json_quote(t.repository),
+                           json_quote(t.source_image()), json_quote(t.lock_image()),
+                           json_quote(t.versioned_image()));
             } else {
                 fmt::print("{}\n{}\n{}\n", t.source, t.lock, t.versioned);
             }

@@ -11,10 +11,10 @@
 
 #include <fmt/format.h>
 
-#include "rtb/detail/posix.hpp"
 #include "rtb/doctor/options.hpp"
 #include "rtb/error.hpp"
 #include "rtb/storage.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::cli {
 
@@ -37,7 +37,7 @@ inline std::uint64_t parse_size_flag(std::string_view flag, std::string_view tex
     throw error(errc::invalid_argument,
                 fmt::format("{} {} is not a size: a whole number with an optional unit (B, K, M, G, T, P, E; KiB "
                             "etc.; powers of 1024)",
-                            flag, detail::printable(text)));
+                            flag, printable(text)));
 }
 
 /// `base` with every flag given in `f` applied (the configuration's values

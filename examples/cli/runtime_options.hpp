@@ -23,6 +23,8 @@
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
 #include "rtb/units.hpp"
+#include "files.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::cli {
 
@@ -94,13 +96,13 @@ struct runtime_options {
                                                           std::string_view form) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0)
-            throw error(errc::invalid_argument, fmt::format("{} {} is not {}", option, detail::printable(kv), form));
+            throw error(errc::invalid_argument, fmt::format("{} {} is not {}", option, printable(kv), form));
         return {kv.substr(0, eq), kv.substr(eq + 1)};
     }
 
     static std::string read_text_file(const std::string& path, std::string_view what) {
         std::ifstream in(path, std::ios::binary);
-        if (!in) throw error(errc::io_error, fmt::format("cannot read {} {}", what, detail::printable(path)));
+        if (!in) throw error(errc::io_error, fmt::format("cannot read {} {}", what, printable(path)));
         std::ostringstream s;
         s << in.rdbuf();
         return s.str();
@@ -112,7 +114,7 @@ inline std::int64_t parse_integer(std::string_view text, std::string_view option
     std::int64_t v = 0;
     const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < min || v > max)
-        detail::bad_value(option, text, fmt::format("is not a whole number from {} to {}", min, max));
+        bad_value(option, text, fmt::format("is not a whole number from {} to {}", min, max));
     return v;
 }
 
@@ -120,7 +122,7 @@ inline std::int64_t parse_integer(std::string_view text, std::string_view option
 inline std::chrono::milliseconds parse_duration(std::string_view text, std::string_view option,
                                                 double max_ms = 7 * 24 * 3'600'000.0) {
     const auto d = rtb::parse_duration(text, max_ms);
-    if (!d) detail::bad_value(option, text, "is not " + duration_form(max_ms));
+    if (!d) bad_value(option, text, "is not " + duration_form(max_ms));
     return *d;
 }
 

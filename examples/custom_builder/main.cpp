@@ -11,6 +11,8 @@
 // Builds the runtime image, builds it again (which reuses it), then prints
 // what the logger collected and every call the transport saw.
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -25,8 +27,10 @@
 #include <fmt/ranges.h>  // fmt::join
 
 #include <rtb/builder.hpp>
+#include <rtb/transport/docker_engine.hpp>
 #include <rtb/policy/no_retry.hpp>
 #include <rtb/stream/event_text.hpp>
+#include <rtb/tags/content_tags.hpp>
 
 namespace {
 
@@ -103,11 +107,38 @@ public:
                         [&] { return inner_.build(request, logger, stop); });
     }
 
-    void tag(const rtb::image_ref& from, const rtb::image_ref& to) {
-        recorded("tag", fmt::format("{} {}", from.familiar(), to.familiar()), [&] { inner_.tag(from, to); });
+    // The optional capabilities (rtb/concepts.hpp): a decorator forwards each
+    // one its inner Transport has, and only those, so wrapping keeps what
+    // the builder does with them (the free-space check of the engine's data
+    // root, removing superseded images, the names a service gives).
+    std::optional<std::filesystem::path> data_root(std::stop_token stop)
+        requires rtb::ReportsStorage<Inner>
+    {
+        return recorded("data_root", "", [&] { return inner_.data_root(stop); });
     }
 
-    rtb::server_info info() {
+    std::optional<rtb::image_summary> describe_image(std::string_view name, std::stop_token stop)
+        requires rtb::ImageStore<Inner>
+    {
+        return recorded("describe_image", std::string(name), [&] { return inner_.describe_image(name, stop); });
+    }
+
+    rtb::image_removal remove_unused_image(std::string_view id, std::stop_token stop)
+        requires rtb::ImageStore<Inner>
+    {
+        return recorded("remove_unused_image", std::string(id), [&] { return inner_.remove_unused_image(id, stop); });
+    }
+
+    std::string stored_name(const rtb::image_ref& ref, std::stop_token stop)
+        requires rtb::ImageNaming<Inner>
+    {
+        return recorded("stored_name", ref.familiar(), [&] { return std::string(inner_.stored_name(ref, stop)); });
+    }
+
+    // A call the builder never makes, offered when the inner Transport has it.
+    rtb::server_info info()
+        requires requires(Inner& i) { i.info(); }
+    {
         return recorded("info", "", [&] { return inner_.info(); });
     }
 
@@ -127,6 +158,10 @@ private:
     static std::string outcome(bool found) { return found ? "true" : "false"; }
     static std::string outcome(const rtb::build_result& r) { return r.image_id; }
     static std::string outcome(const rtb::server_info& i) { return fmt::format("{} {}", i.product, i.version); }
+    static std::string outcome(const std::optional<std::filesystem::path>& p) { return p ? p->string() : "none"; }
+    static std::string outcome(const std::optional<rtb::image_summary>& i) { return i ? i->id : "none"; }
+    static std::string outcome(rtb::image_removal r) { return r == rtb::image_removal::removed ? "removed" : "kept"; }
+    static std::string outcome(const std::string& s) { return s; }
 
     /// Runs `call` and records its outcome (or its error, which goes on to the caller).
     template <class Call>
@@ -153,7 +188,10 @@ private:
     Inner inner_;
     std::shared_ptr<call_record> record_;
 };
-static_assert(rtb::Transport<recording_transport<rtb::docker_engine>>);
+// Decorated, docker_engine keeps every capability it has.
+static_assert(rtb::Transport<recording_transport<rtb::docker_engine>> &&
+              rtb::ReportsStorage<recording_transport<rtb::docker_engine>> &&
+              rtb::ImageStore<recording_transport<rtb::docker_engine>>);
 
 // ---------------------------------------------------------------- the program
 
@@ -163,7 +201,7 @@ using my_builder = rtb::basic_builder<recording_transport<rtb::docker_engine>, r
 
 int usage(const char* program) {
     fmt::print(stderr,
-               "usage: {} --source DIR --base-image IMAGE [--lock FILE]... [--runtime-repo REPO]\n"
+               "usage: {} --source DIR --base-image IMAGE [--lock FILE]... [--runtime-repo REPO] [--engine-min-free BYTES]\n"
                "Builds the runtime image twice (the second time reuses it) on the engine at DOCKER_HOST,\n"
                "then prints what the logger collected and the calls the transport received.\n",
                program);
@@ -174,6 +212,7 @@ int usage(const char* program) {
 
 int main(int argc, char** argv) {
     rtb::runtime_spec spec;
+    rtb::builder_options options;  // --engine-min-free: the free space the engine's data root must have
     spec.runtime_repository = "local/rtb-custom-example";
     spec.runtime_version = rtb::version_string;
     for (int i = 1; i < argc; ++i) {
@@ -184,6 +223,7 @@ int main(int argc, char** argv) {
         else if (flag == "--base-image") spec.base_image = value;
         else if (flag == "--lock") spec.lock_files.emplace_back(value);
         else if (flag == "--runtime-repo") spec.runtime_repository = value;
+        else if (flag == "--engine-min-free") options.storage.engine_min_free = std::stoull(value);
         else return usage(argv[0]);
     }
     if (spec.source_dir.empty() || spec.base_image.empty()) return usage(argv[0]);
@@ -194,7 +234,7 @@ int main(int argc, char** argv) {
     int status = 0;
     try {
         my_builder builder(recording_transport(rtb::docker_engine{}, record), rtb::engine_layer_cache{},
-                           rtb::no_retry{}, rtb::content_tags{}, collecting_logger{&lines});
+                           rtb::no_retry{}, rtb::content_tags{}, collecting_logger{&lines}, options);
 
         // A call the builder does not make goes through the same decorator.
         const auto engine = builder.transport().info();

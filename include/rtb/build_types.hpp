@@ -20,7 +20,7 @@ struct context_snapshot;  // rtb/context/build_context.hpp
 /// Where image_exists looks.
 enum class lookup {
     local,                ///< the engine's own image store only
-    local_then_pull,      ///< the seed's behaviour: pull when not local (slow for big images)
+    local_then_pull,      ///< OpenHands' behaviour: pull when not local (slow for big images)
     local_then_registry,  ///< ask the registry (manifest HEAD) when not local; never pulls
 };
 

@@ -1,18 +1,23 @@
 // basic_builder: the runtime build flow, assembled from five policies.
 //
-//     rtb::docker_builder builder;                 // the engine at DOCKER_HOST
+//     rtb::docker_builder builder;                 // rtb/docker_builder.hpp: the engine at DOCKER_HOST
 //     rtb::runtime_spec spec{.base_image = "python:3.12-slim", .source_dir = "src", ...};
 //     auto image = builder.build_runtime_image(spec);
 //     // image.image: "ghcr.io/openhands/runtime:oh_v1.0_..."; image.plan: reuse, lock, versioned or scratch
 //
-// The flow (DESIGN.md, "The main flow"): tags from the TagStrategy -> does
-// the source-tagged image exist? (reuse: done) -> a lock file per source tag,
-// so a second process waits and then reuses -> plan_build() on what exists ->
-// the context for the plan (the template section, lock files, the source as
-// the TagStrategy filters it, so the tags cover exactly what is sent) -> the
-// build under the RetryPolicy, an overall deadline and the CachePolicy's
+// The flow (docs/builder.md): tags from the TagStrategy -> does the
+// source-tagged image exist? (reuse: done) -> a lock file per source tag,
+// so a second process waits and then reuses -> plan_build() on what exists
+// -> the context for the plan (the template section, lock files, the source
+// as the TagStrategy filters it, so the tags cover exactly what is sent) ->
+// the build under the RetryPolicy, an overall deadline and the CachePolicy's
 // options, events to the Logger -> the engine applies the plan's tags only
 // when the build succeeds.
+//
+// This header knows the policies only through rtb/concepts.hpp; each stock
+// Transport's builder alias lives with it (rtb/docker_builder.hpp,
+// rtb/cli_builder.hpp, rtb/remote_builder.hpp), and rtb/any_transport.hpp
+// and its siblings hold policies chosen at run time.
 //
 // Thread safety: build_runtime_image() may be called from several threads.
 // Calls for the same source tag share one build. Each concurrent build needs
@@ -50,6 +55,7 @@
 #include "rtb/hooks/build_hooks.hpp"
 #include "rtb/image_labels.hpp"
 #include "rtb/image_ref.hpp"
+#include "rtb/leftover_images.hpp"
 #include "rtb/plan.hpp"
 #include "rtb/policy/build_cache.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
@@ -57,12 +63,7 @@
 #include "rtb/policy/stderr_logger.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/storage.hpp"
-#include "rtb/leftover_images.hpp"
-#include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
-#include "rtb/transport/docker_cli.hpp"
-#include "rtb/transport/docker_engine.hpp"
-#include "rtb/transport/remote_api.hpp"
 #include "rtb/version.hpp"
 
 namespace rtb {
@@ -73,6 +74,19 @@ namespace rtb {
 /// from building that image meanwhile.
 inline std::filesystem::path build_lock_path(const std::filesystem::path& dir, std::string_view image) {
     return dir / fmt::format("{:016x}.lock", XXH3_64bits(image.data(), image.size()));
+}
+
+/// The name to report for an image the caller named `asked` and the
+/// Transport stores as `stored` (ImageNaming): the caller's own spelling when
+/// both name the same image (an engine keeps names as given; a type-erased
+/// Transport answers with the normalized form), else the stored name.
+inline std::string reported_name(const std::string& asked, const std::string& stored) {
+    try {
+        if (image_ref::parse(stored) == image_ref::parse(asked)) return asked;
+    } catch (const error&) {
+        // not a reference: report it as the Transport gave it
+    }
+    return stored;
 }
 
 /// What build_runtime_image() did.
@@ -133,7 +147,12 @@ struct build_call_options {
     std::stop_token stop;
 };
 
-template <Transport T, CachePolicy C, RetryPolicy R, TagStrategy S, Logger L>
+/// The builder. The policies are held by value, in this order; the defaults
+/// are the ones rtb's own aliases use: the engine's layer cache, retries
+/// with backoff for what can succeed later, OpenHands' tags, progress on
+/// stderr.
+template <Transport T, CachePolicy C = engine_layer_cache, RetryPolicy R = exponential_backoff,
+          TagStrategy S = openhands_tags, Logger L = stderr_logger>
 class basic_builder {
 public:
     using transport_type = T;
@@ -332,7 +351,7 @@ private:
     void ensure_storage(T& t, std::stop_token stop, locked_logger& log) {
         const auto& o = options_.storage;
         std::vector<storage_need> needs;
-        if constexpr (requires { t.data_root(stop); }) {
+        if constexpr (ReportsStorage<T>) {
             if (o.engine_min_free > 0)
                 if (auto root = t.data_root(stop)) needs.push_back({"the engine's data root", *root, o.engine_min_free});
         }
@@ -401,7 +420,7 @@ private:
     std::filesystem::path lock_file(const std::string& image) const { return build_lock_path(options_.lock_directory, image); }
 
     build_context context_for(const runtime_spec& spec, const build_plan& plan) const {
-        if constexpr (requires { strategy_.source_filter(spec); }) {
+        if constexpr (SourceFiltering<S>) {
             return runtime_build_context(spec, plan.kind, plan.from_image, strategy_.source_filter(spec),
                                          options_.context);
         } else {
@@ -445,7 +464,7 @@ private:
         out.plan = plan.kind;
         out.from_image = plan.from_image;
         out.timings.lookup = since(lookup_started);
-        if constexpr (ImageNaming<T>) out.image = t->stored_name(image_ref::parse(out.image), call.stop);
+        if constexpr (ImageNaming<T>) out.image = reported_name(out.image, t->stored_name(image_ref::parse(out.image), call.stop));
         if (plan.kind == plan_kind::reuse) {
             log.log(log_level::info, fmt::format("reusing {}", out.image));
             out.timings.total = since(started);
@@ -520,7 +539,7 @@ private:
         out.bytes_sent = result.bytes_sent;
         out.tags_applied = plan.tags_to_apply;
         if constexpr (ImageNaming<T>)
-            for (auto& name : out.tags_applied) name = t->stored_name(image_ref::parse(name), call.stop);
+            for (auto& name : out.tags_applied) name = reported_name(name, t->stored_name(image_ref::parse(name), call.stop));
         if constexpr (ImageStore<T>)
             remove_superseded(*t, previous, result.image_id, [&](log_level l, std::string_view m) { log.log(l, m); });
         out.timings.total = since(started);
@@ -571,30 +590,5 @@ private:
     std::mutex logger_mutex_, policy_mutex_, builds_mutex_;
     std::map<std::string, std::shared_ptr<shared_build>> builds_;
 };
-
-/// Builds on the engine at DOCKER_HOST (or the docker CLI's default socket)
-/// with OpenHands' tags, the engine's layer cache, retries with backoff for
-/// transient errors, and progress on stderr.
-using docker_builder = basic_builder<docker_engine, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
-
-/// docker_builder on Podman's Docker-compatible service (podman_endpoint_from_env()).
-using podman_builder = basic_builder<podman_engine, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
-
-/// Builds through the docker or podman client program (docker_cli: buildx,
-/// the built-in BuildKit client or the legacy builder, or podman build,
-/// whichever the client offers), so BuildKit, buildx builders (remote,
-/// Kubernetes) and the CLI's own configuration (contexts, credentials) are
-/// used. For a BuildKit cache folder, assemble it with buildx_local_cache.
-using cli_builder = basic_builder<docker_cli, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
-
-/// docker_builder with tags from content digests (every input hashed, the
-/// source as its .dockerignore sends it; faster than OpenHands' Dirhash).
-using docker_content_builder =
-    basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags, stderr_logger>;
-
-/// Builds through a remote Runtime API service (`rtb serve`, or OpenHands'
-/// build service) with OpenHands' tags and the service's layer cache.
-/// Requests are retried with backoff (429 honours Retry-After).
-using remote_builder = basic_builder<remote_api, engine_layer_cache, exponential_backoff, openhands_tags, stderr_logger>;
 
 }  // namespace rtb

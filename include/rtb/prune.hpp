@@ -25,7 +25,7 @@
 
 #include <fmt/format.h>
 
-#include "rtb/builder.hpp"
+#include "rtb/image_labels.hpp"
 #include "rtb/error.hpp"
 #include "rtb/sandbox/container.hpp"
 #include "rtb/transport/docker_engine.hpp"

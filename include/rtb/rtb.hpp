@@ -3,6 +3,9 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/builder.hpp"
+#include "rtb/cli_builder.hpp"
+#include "rtb/docker_builder.hpp"
+#include "rtb/remote_builder.hpp"
 #include "rtb/image_labels.hpp"
 #include "rtb/leftover_images.hpp"
 #include "rtb/cache_directory.hpp"

@@ -69,7 +69,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-cli-exists-") as tmp:
     c.equal(status, 0, f"--registry-only needs no engine ({err.strip()})")
     c.check("sha256:" in err, "--registry-only -v names the digest")
 
-    # ------------------------------------------- --pull, the seed's way
+    # ------------------------------------------- --pull, OpenHands' way
     status, _, err = rtb("exists", "--pull", pushed, env=env)
     c.equal(status, 0, f"--pull finds it ({err.strip()})")
     c.check(local_has(pushed), "--pull pulled it")

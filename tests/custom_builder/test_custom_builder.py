@@ -69,6 +69,12 @@ try:
         # What the Transport decorator recorded.
         marker = next((i for i, l in enumerate(lines) if l.startswith("transport received")), None)
         calls = lines[marker + 1:] if marker is not None else []
+        # Before the build, the builder described the images its tags named
+        # (none yet: nothing to remove afterwards).
+        described = [l for l in calls if l.startswith("  describe_image ")]
+        c.check(len(described) == 3 and all(l.endswith("-> none") for l in described),
+                f"the builder looked for images the build would take names from: {described}")
+        calls = [l for l in calls if not l.startswith("  describe_image ")]
         c.check(bool(calls) and calls[0].startswith("  info -> Docker Engine"), f"info went through the decorator: {calls[:1]}")
         builds = [l for l in calls if l.startswith("  build ")]
         c.equal(len(builds), 1, "the decorator saw exactly one build")
@@ -92,6 +98,18 @@ try:
             c.equal(info["Id"], built_id, "the engine's image id is the recorded one")
             c.equal(info["Config"]["Labels"].get("rtb.plan"), "scratch", "the image's plan label")
         c.equal(len(our_tags()), 3, "a scratch build applies three tags")
+
+        # The decorator forwards the capabilities its docker_engine has: the
+        # builder still checks the engine's data root for free space (here a
+        # threshold no disk meets: the build stops before it starts).
+        code, out, err = run("--source", os.path.join(RUNTIME, "src"), "--base-image", BASE,
+                             "--lock", os.path.join(RUNTIME, "deps.lock"), "--runtime-repo", REPO + "-full",
+                             "--engine-min-free", str(1 << 60), env=env)
+        c.equal(code, 1, f"a data root short of space stops the build ({err[-300:]!r})")
+        c.check("the engine's data root" in err, f"the error names the engine's data root: {err[-300:]!r}")
+        c.check(any(l.startswith("  data_root -> /") for l in out.splitlines()),
+                f"the builder asked the decorated engine for its data root: {out[-600:]!r}")
+        c.check(not any(l.startswith("  build ") for l in out.splitlines()), "nothing was built")
 
         # Usage errors say so with status 2, before any engine is asked.
         code, out, err = run("--source", os.path.join(RUNTIME, "src"), env=env)

@@ -1,7 +1,8 @@
 // Every configuration key once: its name in the file, its RTB_* variable, its
 // flag, what it accepts, and how a value is checked and stored. The file,
-// environment and flag layers, validation, `rtb config show` and the docs all
-// read this one table, so they cannot disagree.
+// environment and flag layers, validation and `rtb config show` all read
+// this one table, so they cannot disagree. (A program's help text for the
+// flags is the program's: the rtb program keeps its own.)
 #pragma once
 
 #include <algorithm>
@@ -37,8 +38,7 @@ struct key {
     std::string_view name;     ///< in the file: "timeout", "storage.on_low"
     std::string_view env;      ///< its RTB_* variable; empty: none
     std::string_view flag;     ///< its flag on `rtb build` and `rtb config show`; empty: none
-    std::string_view allowed;  ///< what it accepts, as errors and `--help` say it
-    std::string_view help;
+    std::string_view allowed;  ///< what it accepts, as errors say it
     bool secret = false;       ///< masked wherever it is shown
     /// Checks `v` and stores it; throws bad_value.
     void (*store)(settings&, const raw_value& v);
@@ -205,19 +205,15 @@ inline const std::vector<key>& keys() {
     namespace d = detail;
     static const std::vector<key> table = {
         {"base_image", "RTB_BASE_IMAGE", "--base-image", "an image reference such as python:3.12-slim",
-         "The base image the runtime is built on",
          false, [](settings& s, const raw_value& v) { s.base_image = d::image(v); },
          [](const settings& s) { return d::quoted(s.base_image); }},
         {"runtime_image", "RTB_RUNTIME_IMAGE", "--runtime-image", "an image reference",
-         "Use this runtime image as it is and build nothing (the seed's runtime_container_image)",
          false, [](settings& s, const raw_value& v) { s.runtime_image = d::image(v); },
          [](const settings& s) { return d::quoted(s.runtime_image); }},
         {"runtime_repository", "RTB_RUNTIME_REPOSITORY", "--runtime-repo", "an image repository such as ghcr.io/org/runtime",
-         "Where runtime images are named",
          false, [](settings& s, const raw_value& v) { s.runtime_repository = d::image(v); },
          [](const settings& s) { return d::quoted(s.runtime_repository); }},
         {"platform", "RTB_PLATFORM", "--platform", "os/arch[/variant], such as linux/amd64",
-         "The target platform (hashed)",
          false, [](settings& s, const raw_value& v) {
              const auto& p = d::plain_text(v, 64);
              try {
@@ -229,42 +225,34 @@ inline const std::vector<key>& keys() {
          },
          [](const settings& s) { return d::quoted(s.platform); }},
         {"extra_deps", "RTB_EXTRA_DEPS", "--extra-deps", "text (installed in the image; hashed)",
-         "Extra dependencies installed in the image",
          false, [](settings& s, const raw_value& v) { s.extra_deps = d::plain_text(v); },
          [](const settings& s) { return d::quoted(s.extra_deps); }},
         {"build_args", "", "--build-arg", "a table of NAME = \"value\" strings (flags: NAME=VALUE, repeatable)",
-         "Build arguments (hashed)",
          false, [](settings& s, const raw_value& v) {
              for (auto& kv : d::string_table(v)) s.build_args[kv.first] = kv.second;  // later sources add and override
          },
          [](const settings& s) { return d::table(s.build_args); }},
         {"force_rebuild", "RTB_FORCE_REBUILD", "--force", "true or false",
-         "Build from scratch even if an image exists",
          false, [](settings& s, const raw_value& v) { s.force_rebuild = d::boolean(v); },
          [](const settings& s) { return std::string(s.force_rebuild ? "true" : "false"); }},
         {"transport", "RTB_TRANSPORT", "--transport", "docker, podman, cli or remote",
-         "How images are built",
          false, [](settings& s, const raw_value& v) { s.transport = d::one_of(v, {"docker", "podman", "cli", "remote"}); },
          [](const settings& s) { return s.transport; }},
         {"host", "RTB_HOST", "--host", "unix:///path, tcp://host:port, ssh://... or http(s)://host:port",
-         "The engine (default: DOCKER_HOST) or, for transport remote, the service",
          false, [](settings& s, const raw_value& v) {
              s.host = d::endpoint(v, {"unix://", "tcp://", "ssh://", "http://", "https://", "npipe://"});
          },
          [](const settings& s) { return d::quoted(s.host); }},
         {"remote_url", "RTB_REMOTE_URL", "", "http://host:port or https://host:port",
-         "The Runtime API service (the seed's remote_runtime_api_url; --host wins)",
          false, [](settings& s, const raw_value& v) { s.remote_url = d::endpoint(v, {"http://", "https://"}); },
          [](const settings& s) { return d::quoted(s.remote_url); }},
         {"api_key_file", "RTB_API_KEY_FILE", "", "a file holding the key on one line",
-         "The remote service's key, read from this file",
          false, [](settings& s, const raw_value& v) {
              s.api_key_file = d::plain_text(v);
              s.api_key = d::read_key_file(s.api_key_file);
          },
          [](const settings& s) { return d::quoted(s.api_key_file.string()); }},
         {"api_key", "RTB_API_KEY", "", "set only in the environment (or through api_key_file)",
-         "The remote service's key",
          true, [](settings& s, const raw_value& v) {
              const auto& k = d::plain_text(v);
              if (k.empty()) throw bad_value{"is empty"};
@@ -272,15 +260,12 @@ inline const std::vector<key>& keys() {
          },
          [](const settings& s) { return std::string(s.api_key.empty() ? "(not set)" : "********"); }},
         {"timeout", "RTB_TIMEOUT", "--timeout", "a duration such as 90s, 30m or 2h (at most 7d)",
-         "The limit for one build, retries included",
          false, [](settings& s, const raw_value& v) { s.timeout = d::duration(v); },
          [](const settings& s) { return format_duration(s.timeout); }},
         {"stall_timeout", "RTB_STALL_TIMEOUT", "--stall-timeout", "a duration such as 5m",
-         "Stop a build that prints nothing for this long",
          false, [](settings& s, const raw_value& v) { s.stall_timeout = d::duration(v); },
          [](const settings& s) { return s.stall_timeout ? format_duration(*s.stall_timeout) : "(not set)"; }},
         {"poll_interval", "RTB_POLL_INTERVAL", "--poll-interval", "a positive duration such as 30s",
-         "How often a remote build's status is asked",
          false, [](settings& s, const raw_value& v) {
              const auto p = d::duration(v);
              if (p.count() <= 0) throw bad_value{"is zero"};
@@ -288,7 +273,6 @@ inline const std::vector<key>& keys() {
          },
          [](const settings& s) { return format_duration(s.poll_interval); }},
         {"cache_dir", "RTB_CACHE_DIR", "", "a folder",
-         "rtb's cache: lock files and the stat cache (default: $XDG_CACHE_HOME/rtb)",
          false, [](settings& s, const raw_value& v) {
              const auto& p = d::plain_text(v);
              if (p.empty()) throw bad_value{"is empty"};
@@ -296,44 +280,35 @@ inline const std::vector<key>& keys() {
          },
          [](const settings& s) { return d::quoted(s.cache_dir.string()); }},
         {"workers", "RTB_WORKERS", "--jobs", "a whole number from 1 to 64",
-         "Builds at once in a batch (rtb build --batch)",
          false, [](settings& s, const raw_value& v) { s.workers = static_cast<int>(d::integer(v, 1, 64)); },
          [](const settings& s) { return std::to_string(s.workers); }},
         {"storage.engine_min_free", "RTB_STORAGE_ENGINE_MIN_FREE", "", "a size such as 2GiB or 500M (0: not checked)",
-         "Free space wanted where the engine keeps its data",
          false, [](settings& s, const raw_value& v) { s.storage.engine_min_free = d::size(v); },
          [](const settings& s) { return format_bytes(s.storage.engine_min_free); }},
         {"storage.cache_min_free", "RTB_STORAGE_CACHE_MIN_FREE", "", "a size such as 100MiB (0: not checked)",
-         "Free space wanted in the cache directory",
          false, [](settings& s, const raw_value& v) { s.storage.cache_min_free = d::size(v); },
          [](const settings& s) { return format_bytes(s.storage.cache_min_free); }},
         {"storage.on_low", "RTB_STORAGE_ON_LOW", "", "fail or prune",
-         "Below a threshold: fail before building, or prune rtb's old images and check again",
          false, [](settings& s, const raw_value& v) {
              s.storage.on_low = d::one_of(v, {"fail", "prune"}) == "prune" ? on_low_storage::prune : on_low_storage::fail;
          },
          [](const settings& s) { return std::string(s.storage.on_low == on_low_storage::prune ? "prune" : "fail"); }},
         {"storage.prune_older_than", "RTB_STORAGE_PRUNE_OLDER_THAN", "", "a duration such as 7d or 90d",
-         "With on_low = prune: rtb images older than this are removed",
          false, [](settings& s, const raw_value& v) {
              s.storage.prune_older_than =
                  std::chrono::duration_cast<std::chrono::seconds>(d::duration(v, 100.0 * 365 * 86'400'000));
          },
          [](const settings& s) { return format_duration(s.storage.prune_older_than); }},
         {"hooks.pre_build", "", "", "a command as a list: [\"program\", \"arg\", ...]",
-         "Runs before a build with its JSON on stdin; a non-zero exit vetoes the build",
          false, [](settings& s, const raw_value& v) { s.hooks.pre_build = d::command(v); },
          [](const settings& s) { return d::list(s.hooks.pre_build); }},
         {"hooks.post_build", "", "", "a command as a list",
-         "Runs after a build or a reuse with the result as JSON on stdin",
          false, [](settings& s, const raw_value& v) { s.hooks.post_build = d::command(v); },
          [](const settings& s) { return d::list(s.hooks.post_build); }},
         {"hooks.on_error", "", "", "a command as a list",
-         "Runs when a build fails with the error and the log's tail as JSON on stdin",
          false, [](settings& s, const raw_value& v) { s.hooks.on_error = d::command(v); },
          [](const settings& s) { return d::list(s.hooks.on_error); }},
         {"hooks.timeout", "RTB_HOOKS_TIMEOUT", "", "a duration such as 60s",
-         "A hook running longer is killed (a pre-build hook that times out vetoes)",
          false, [](settings& s, const raw_value& v) { s.hooks.timeout = d::duration(v); },
          [](const settings& s) { return format_duration(s.hooks.timeout); }},
     };

@@ -1,4 +1,4 @@
-// rtb's configuration as one typed value: what the seed's sandbox_config
+// rtb's configuration as one typed value: what OpenHands' sandbox_config
 // users know (base image, runtime image override, repository, platform,
 // extra dependencies and build args, force rebuild, the remote service and
 // its key), plus how rtb runs (transport, timeouts, cache directory, workers,
@@ -26,7 +26,7 @@ enum class on_low_storage {
 };
 
 struct settings {
-    // What to build (the seed's sandbox_config names in comments).
+    // What to build (OpenHands' sandbox_config names in comments).
     std::string base_image;                                      ///< base_container_image
     std::string runtime_image;                                   ///< runtime_container_image: use it, build nothing
     std::string runtime_repository = default_runtime_repository; ///< where runtime images are named

@@ -1,56 +1,11 @@
-// Writing JSON text: string quoting (RFC 8259), for rtb's --json output and
-// the json_logger. Reading JSON is simdjson's job.
+// Internal names of rtb/json_text.hpp's functions.
 #pragma once
 
-#include <string>
-#include <string_view>
-
-#include <fmt/format.h>
+#include "rtb/json_text.hpp"
 
 namespace rtb::detail {
 
-/// `s` as a JSON string literal. Invalid UTF-8 bytes become U+FFFD, so the
-/// output is always valid JSON whatever a file name or engine sent.
-inline std::string json_quote(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    out += '"';
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-            case '"': out += "\\\""; continue;
-            case '\\': out += "\\\\"; continue;
-            case '\n': out += "\\n"; continue;
-            case '\r': out += "\\r"; continue;
-            case '\t': out += "\\t"; continue;
-            case '\b': out += "\\b"; continue;
-            case '\f': out += "\\f"; continue;
-            default: break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            out += fmt::format("\\u{:04x}", c);
-        } else if (c < 0x80) {
-            out += static_cast<char>(c);
-        } else {
-            std::size_t len = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
-            bool ok = len && i + len <= s.size();
-            char32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-            for (std::size_t k = 1; ok && k < len; ++k) {
-                const auto cont = static_cast<unsigned char>(s[i + k]);
-                ok = (cont & 0xc0) == 0x80;
-                cp = (cp << 6) | (cont & 0x3f);
-            }
-            if (ok) ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
-            if (ok) {
-                out.append(s.substr(i, len));
-                i += len - 1;
-            } else {
-                out += "\\ufffd";
-            }
-        }
-    }
-    out += '"';
-    return out;
-}
+using rtb::json_list;
+using rtb::json_quote;
 
 }  // namespace rtb::detail

@@ -16,31 +16,12 @@
 #include <fmt/format.h>
 
 #include "rtb/error.hpp"
+#include "rtb/text.hpp"
 
 namespace rtb::detail {
 
-/// A path or name as it can be shown to a person: printable ASCII and UTF-8
-/// kept, control bytes and invalid bytes escaped, quoted.
-inline std::string printable(std::string_view s) {
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c == '\n') out += "\\n";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\'' || c == '\\') { out += '\\'; out += static_cast<char>(c); }
-        else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-        else if (c < 0x80) out += static_cast<char>(c);
-        else {
-            // keep a well-formed UTF-8 sequence, escape anything else
-            std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-            bool ok = len && i + len <= s.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
-            if (ok) { out.append(s.substr(i, len)); i += len - 1; }
-            else out += fmt::format("\\x{:02x}", c);
-        }
-    }
-    return out + "'";
-}
+using rtb::printable;  // rtb/text.hpp
+
 
 /// An io_error that names the path and says what failed.
 [[noreturn]] inline void throw_io(std::string_view what, std::string_view path, int err = errno) {

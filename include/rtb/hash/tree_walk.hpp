@@ -27,27 +27,10 @@
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
+#include "rtb/hash/path_filter.hpp"
 #include "rtb/hash/stat_cache.hpp"
 
 namespace rtb {
-
-/// PathFilter: decides which entries a walk keeps. Paths are relative to the
-/// root, '/'-separated, without a leading "./".
-///  - `excluded(path, is_dir)`: leave this entry out.
-///  - `may_include_below(dir)`: for an excluded directory, whether an
-///    exception could still bring back something inside it (then the walk
-///    descends, without listing the directory itself, as Docker does).
-template <class F>
-concept PathFilter = requires(const F& f, std::string_view path, bool is_dir) {
-    { f.excluded(path, is_dir) } -> std::convertible_to<bool>;
-    { f.may_include_below(path) } -> std::convertible_to<bool>;
-};
-
-/// Keeps everything.
-struct include_everything {
-    constexpr bool excluded(std::string_view, bool) const noexcept { return false; }
-    constexpr bool may_include_below(std::string_view) const noexcept { return false; }
-};
 
 /// Leaves out what gitignore-style patterns match (a directory is tested as
 /// "dir/"); `!` patterns bring entries back.

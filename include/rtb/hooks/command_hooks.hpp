@@ -54,24 +54,7 @@ inline std::string hook_json_head(std::string_view hook, const runtime_spec& spe
         img.dry_run ? "true" : "false");
 }
 
-inline std::string json_list(const std::vector<std::string>& items) {
-    std::string out = "[";
-    for (const auto& i : items) {
-        if (out.size() > 1) out += ',';
-        out += json_quote(i);
-    }
-    return out + "]";
-}
 
-/// The result's statistics, as post_build hooks and `rtb build --json` show them.
-inline std::string stats_json(const runtime_image& img) {
-    const auto& t = img.timings;
-    return fmt::format(
-        "\"cache_hit\":{},\"bytes_sent\":{},\"context_entries\":{},"
-        "\"phases\":{{\"hash\":{},\"plan\":{},\"context\":{},\"build\":{},\"total\":{}}}",
-        img.cache_hit() ? "true" : "false", img.bytes_sent, img.context_entries, seconds(t.tags), seconds(t.lookup),
-        seconds(t.context), seconds(t.build), seconds(t.total));
-}
 
 /// The last non-empty line of `text`, at most 500 bytes, printable.
 inline std::string last_line(std::string_view text) {
@@ -120,6 +103,17 @@ inline program_result run_hook(const std::vector<std::string>& argv, std::string
 
 }  // namespace detail
 
+/// The result's statistics as JSON members (no braces: `"cache_hit":...,"phases":{...}`),
+/// as post_build hooks and `rtb build --json` show them.
+inline std::string statistics_json(const runtime_image& img) {
+    const auto& t = img.timings;
+    return fmt::format(
+        "\"cache_hit\":{},\"bytes_sent\":{},\"context_entries\":{},"
+        "\"phases\":{{\"hash\":{},\"plan\":{},\"context\":{},\"build\":{},\"total\":{}}}",
+        img.cache_hit() ? "true" : "false", img.bytes_sent, img.context_entries, detail::seconds(t.tags), detail::seconds(t.lookup),
+        detail::seconds(t.context), detail::seconds(t.build), detail::seconds(t.total));
+}
+
 /// build_hooks that run the programs of `c`.
 inline build_hooks command_hooks(hook_commands c) {
     build_hooks h;
@@ -159,7 +153,7 @@ inline build_hooks command_hooks(hook_commands c) {
             after(argv, "post-build",
                   fmt::format("{},\"image_id\":{},\"tags_applied\":{},{}}}", detail::hook_json_head("post_build", e.spec, e.image),
                               detail::json_quote(e.image.image_id), detail::json_list(e.image.tags_applied),
-                              detail::stats_json(e.image)));
+                              statistics_json(e.image)));
         };
     if (!c.on_error.empty())
         h.on_error = [argv = c.on_error, after](const build_error_event& e) {

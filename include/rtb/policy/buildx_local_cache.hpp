@@ -1,5 +1,5 @@
 // buildx_local_cache: a CachePolicy that keeps BuildKit's build cache in a
-// local folder, as the seed's Docker builder does: `--cache-from
+// local folder, as OpenHands' Docker builder does: `--cache-from
 // type=local,src=DIR` and `--cache-to type=local,dest=DIR,mode=max`, a
 // usability check before each build, and files older than N days (7 by
 // default) pruned by maintain(). Only docker_cli on its buildx path can
@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <set>
 #include <string>
@@ -42,6 +43,9 @@ public:
         std::chrono::hours max_age{24 * 7};         ///< maintain() removes files older than this
         bool export_cache = true;                   ///< add --cache-to (off: read the cache, never write it)
         std::string mode = "max";                   ///< --cache-to mode: max (every stage) or min
+        /// Told what maintain() removed (relative paths), when it removed
+        /// anything: for a line on a terminal.
+        std::function<void(const std::vector<std::string>& removed)> on_pruned{};
     };
 
     explicit buildx_local_cache(options o) : opts_(std::move(o)) {
@@ -106,7 +110,11 @@ public:
     /// index still uses (detail::local_cache::prune_plan says exactly which).
     /// Returns the files removed (relative paths). A missing folder is
     /// nothing to prune; an unreadable one is io_error.
-    std::vector<std::string> maintain() { return prune(std::chrono::system_clock::now()); }
+    std::vector<std::string> maintain() {
+        auto removed = prune(std::chrono::system_clock::now());
+        if (!removed.empty() && opts_.on_pruned) opts_.on_pruned(removed);
+        return removed;
+    }
 
     /// maintain() as of `now` (tests, and a caller with its own clock).
     std::vector<std::string> prune(std::chrono::system_clock::time_point now) {

@@ -118,7 +118,7 @@ struct container_spec {
     /// The engine removes the container when it exits (docker run --rm on a
     /// detached container). The handle still reports the exit code.
     bool auto_remove = false;
-    /// The seed's keep_runtime_alive: the handle leaves the container running
+    /// OpenHands' keep_runtime_alive: the handle leaves the container running
     /// when it goes away (attach() finds it again); remove() still removes.
     bool keep_alive = false;
     /// How long stop() waits after SIGTERM before SIGKILL.

@@ -141,7 +141,7 @@ inline std::string_view trim(std::string_view s) {
 }
 
 /// A quoted excerpt of a program's output for an error message.
-inline std::string excerpt(std::string_view s) {
+inline std::string output_excerpt(std::string_view s) {
     s = trim(s);
     if (s.size() <= 200) return printable(s);
     return printable(s.substr(0, 200)) + fmt::format("... ({} bytes)", s.size());
@@ -165,7 +165,7 @@ inline bool only(std::string_view v, std::string_view extra) {
 }
 
 [[noreturn]] inline void bad(std::string_view what, std::string_view value, std::string_view why) {
-    throw error(errc::invalid_argument, fmt::format("{} {} {}", what, excerpt(value), why));
+    throw error(errc::invalid_argument, fmt::format("{} {} {}", what, output_excerpt(value), why));
 }
 
 /// A KEY=value pair's key (build args, labels): not empty, no '=', no
@@ -212,7 +212,7 @@ inline cli_client_version parse_cli_version(std::string_view output, std::string
         const auto parsed = docker_api::product_version::parse(token);
         if (!plausible_version(token) || !parsed)
             throw error(errc::parse_error, fmt::format("{} --version reported version {}, which is not a version",
-                                                       detail::printable(program), excerpt(token)));
+                                                       detail::printable(program), output_excerpt(token)));
         v.version = std::string(token);
         v.parsed = *parsed;
         return v;
@@ -220,7 +220,7 @@ inline cli_client_version parse_cli_version(std::string_view output, std::string
     throw error(errc::unsupported_version,
                 fmt::format("{} is neither the docker nor the podman client: `--version` said {}; install docker.io "
                             "or podman, or name the client program",
-                            detail::printable(program), excerpt(output)));
+                            detail::printable(program), output_excerpt(output)));
 }
 
 /// The buildx plugin's version from `docker buildx version`
@@ -255,7 +255,7 @@ inline std::pair<std::string, docker_api::product_version> parse_server_version(
             if (const auto v = docker_api::product_version::parse(line)) return {std::string(line), *v};
         }
     throw error(errc::parse_error, fmt::format("{} did not report its server's version; it said {}",
-                                               detail::printable(program), excerpt(output)));
+                                               detail::printable(program), output_excerpt(output)));
 }
 
 /// Docker 23.0 removed the BuildKit client from `docker build` itself
@@ -265,7 +265,7 @@ inline constexpr docker_api::product_version builtin_buildkit_until{23, 0, 0};
 /// Chooses the build path from what was detected, as the table at
 /// cli_build_path says. Throws unsupported_version, naming what to install,
 /// when the server is older than Docker 18.09 (BuildKit's first release, the
-/// seed's minimum), Podman is older than 4.3, or the path asked for is not
+/// OpenHands' minimum), Podman is older than 4.3, or the path asked for is not
 /// there; invalid_argument for a docker path asked of podman.
 inline cli_capabilities choose_build_path(std::string program, const cli_client_version& client,
                                           std::optional<std::string_view> server_version,
@@ -296,7 +296,7 @@ inline cli_capabilities choose_build_path(std::string program, const cli_client_
     const auto server = docker_api::product_version::parse(*server_version);
     if (!server)
         throw error(errc::parse_error, fmt::format("{} reported daemon version {}, which is not a version", who,
-                                                   detail::cli::excerpt(*server_version)));
+                                                   detail::cli::output_excerpt(*server_version)));
     c.server_version = std::string(*server_version);
     if (*server < docker_api::min_docker)
         throw error(errc::unsupported_version,
@@ -547,7 +547,7 @@ inline cli_invocation build_invocation(const build_request& r, const cli_capabil
 inline image_summary parse_cli_image_inspect(std::string_view output) {
     auto bad = [&](std::string_view why) {
         return error(errc::parse_error, fmt::format("the client's image inspect output is not an image: {}: {}", why,
-                                                    detail::cli::excerpt(output)));
+                                                    detail::cli::output_excerpt(output)));
     };
     simdjson::dom::parser parser;
     simdjson::dom::element doc;

@@ -49,7 +49,7 @@ struct api_version {
 };
 
 /// The newest API rtb speaks (Docker 20.10), and the oldest it accepts:
-/// 1.39 is Docker 18.09, the first with BuildKit, as the seed requires.
+/// 1.39 is Docker 18.09, the first with BuildKit, as OpenHands requires.
 inline constexpr api_version newest_api{1, 41};
 inline constexpr api_version oldest_api{1, 39};
 
@@ -82,9 +82,9 @@ struct product_version {
     friend auto operator<=>(const product_version&, const product_version&) = default;
 };
 
-/// What the seed requires, and what rtb accepts for Podman: Debian 12 ships
+/// What OpenHands requires, and what rtb accepts for Podman: Debian 12 ships
 /// Podman 4.3, whose Docker-compatible API does everything docker_engine
-/// uses (see docs/engines.md for what differs); the seed's 4.9 is only
+/// uses (see docs/engines.md for what differs); OpenHands' 4.9 is only
 /// reported, not required.
 inline constexpr product_version min_docker{18, 9, 0};
 inline constexpr product_version min_podman{4, 3, 0};

@@ -107,7 +107,7 @@ public:
         if (version.exit_code != 0)
             throw error(errc::unsupported_version,
                         fmt::format("{} --version failed (exit status {}): {}", who(), version.exit_code,
-                                    detail::cli::excerpt(version.output)));
+                                    detail::cli::output_excerpt(version.output)));
         const auto client = parse_cli_version(version.output, opts_.program);
         std::optional<std::string> server;
         std::optional<std::string> buildx;
@@ -169,7 +169,7 @@ public:
         if (r.exit_code == 0) return;
         if (says_not_found(r.output))
             throw error(errc::not_found, fmt::format("tagging {} as {} through {}: no such image: {}", from.str(), to.str(),
-                                                     who(), detail::cli::excerpt(r.output)));
+                                                     who(), detail::cli::output_excerpt(r.output)));
         throw command_error(r, fmt::format("tagging {} as {}", from.str(), to.str()));
     }
 
@@ -282,7 +282,7 @@ public:
             std::string all;
             for (const auto& l : sink.tail) all.append(l).push_back('\n');
             if (!summary.failed() && says_no_daemon(all))
-                throw error(errc::connection_failed, fmt::format("{}: {}", what, detail::cli::excerpt(all)));
+                throw error(errc::connection_failed, fmt::format("{}: {}", what, detail::cli::output_excerpt(all)));
             if (!opts_.keep_failed_build_layers)
                 if (const auto note = remove_failed_build_step(*this, sink.last_layer); !note.empty())
                     if constexpr (requires { logger.log(log_level::info, std::string_view{}); })
@@ -407,12 +407,12 @@ private:
     }
     error daemon_error(std::string_view out, std::string_view doing) const {
         const auto code = says_no_daemon(out) ? errc::connection_failed : errc::server_error;
-        return error(code, fmt::format("{} through {}: {}", doing, who(), detail::cli::excerpt(out)));
+        return error(code, fmt::format("{} through {}: {}", doing, who(), detail::cli::output_excerpt(out)));
     }
     error command_error(const short_result& r, std::string_view doing) const {
         if (says_no_daemon(r.output)) return daemon_error(r.output, doing);
         return error(errc::server_error, fmt::format("{} through {} failed (exit status {}): {}", doing, who(),
-                                                     r.exit_code, detail::cli::excerpt(r.output)));
+                                                     r.exit_code, detail::cli::output_excerpt(r.output)));
     }
 
     options opts_;

@@ -153,7 +153,7 @@ public:
     const options& settings() const noexcept { return opts_; }
 
     /// Whether `ref` exists: in the engine (lookup::local), else pulled from
-    /// its registry (lookup::local_then_pull, the seed's way: progress events
+    /// its registry (lookup::local_then_pull, OpenHands' way: progress events
     /// go to `on_event`), or else asked of the registry through
     /// options::registry (lookup::local_then_registry: by default a manifest
     /// HEAD through registry_client; never pulls).

@@ -61,9 +61,9 @@ public:
     struct options {
         std::string url;      ///< "http://127.0.0.1:8000"
         std::string api_key;  ///< sent as X-API-Key; never logged or shown
-        /// How often GET /build_status is asked (30 s, as the seed does).
+        /// How often GET /build_status is asked (30 s, as OpenHands does).
         std::chrono::milliseconds poll_interval{30'000};
-        /// The most one build may take, polling included (the seed's 30 min).
+        /// The most one build may take, polling included (OpenHands' 30 min).
         std::chrono::milliseconds build_timeout{30 * 60 * 1000};
         /// Limit for each short call (status, exists, prefix, cancel).
         std::chrono::milliseconds request_timeout{60'000};

@@ -12,6 +12,10 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <range/v3/action/sort.hpp>
+#include <range/v3/range/conversion.hpp>
+#include <range/v3/view/filter.hpp>
+#include <range/v3/view/transform.hpp>
 #include <simdjson.h>
 
 #include "rtb/detail/posix.hpp"
@@ -86,7 +90,7 @@ inline std::string blob_path(std::string_view digest) {
 }
 
 /// Which files an age-based prune removes: those not modified for longer
-/// than `max_age` (the seed's rule), except blobs the current index still
+/// than `max_age` (OpenHands' rule), except blobs the current index still
 /// reaches (`referenced`, blob paths): BuildKit does not rewrite a blob it
 /// already has, so a base layer in use for weeks keeps its old mtime, and
 /// removing it would leave the index pointing at nothing. When index.json
@@ -95,16 +99,13 @@ inline std::string blob_path(std::string_view digest) {
 inline std::vector<std::string> prune_plan(const std::vector<cache_file>& files, const std::set<std::string>& referenced,
                                            std::chrono::system_clock::time_point now, std::chrono::hours max_age) {
     const auto old = [&](const cache_file& f) { return now - f.modified > max_age; };
-    const auto index = std::find_if(files.begin(), files.end(), [](const cache_file& f) { return f.path == "index.json"; });
+    const auto index = std::ranges::find(files, "index.json", &cache_file::path);
     const bool abandoned = index == files.end() || old(*index);
-    std::vector<std::string> out;
-    for (const auto& f : files) {
-        if (!old(f)) continue;
-        if (!abandoned && (f.path == "index.json" || f.path == "oci-layout" || referenced.contains(f.path))) continue;
-        out.push_back(f.path);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+    const auto kept_by_index = [&](const cache_file& f) {
+        return !abandoned && (f.path == "index.json" || f.path == "oci-layout" || referenced.contains(f.path));
+    };
+    return files | ranges::views::filter([&](const cache_file& f) { return old(f) && !kept_by_index(f); }) |
+           ranges::views::transform(&cache_file::path) | ranges::to<std::vector>() | ranges::actions::sort;
 }
 
 }  // namespace rtb::detail::local_cache

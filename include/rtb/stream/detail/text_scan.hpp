@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "rtb/text.hpp"
+
 namespace rtb::detail {
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
@@ -99,37 +101,7 @@ inline std::optional<std::uint64_t> parse_human_size(std::string_view s) noexcep
     return static_cast<std::uint64_t>(bytes);
 }
 
-/// The start of `line` as it can be shown in an error message: at most
-/// `max` bytes, control and invalid bytes escaped, quoted, with the number of
-/// bytes left out.
-inline std::string excerpt(std::string_view line, std::size_t max = 72) {
-    std::string out = "'";
-    const auto shown = line.substr(0, max);
-    for (std::size_t i = 0; i < shown.size(); ++i) {
-        const auto c = static_cast<unsigned char>(shown[i]);
-        if (c == '\'' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c >= 0x20 && c < 0x7f) {
-            out += static_cast<char>(c);
-        } else if (c >= 0x80) {
-            // keep a complete, well-formed UTF-8 sequence; escape anything else
-            const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-            bool ok = len && i + len <= shown.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(shown[i + k]) >> 6) == 0x2;
-            if (ok) {
-                out.append(shown.substr(i, len));
-                i += len - 1;
-            } else {
-                out += fmt::format("\\x{:02x}", c);
-            }
-        } else {
-            out += fmt::format("\\x{:02x}", c);
-        }
-    }
-    out += '\'';
-    if (line.size() > max) out += fmt::format(" (+{} more bytes)", line.size() - max);
-    return out;
-}
+using rtb::excerpt;  // rtb/text.hpp
+
 
 }  // namespace rtb::detail
