@@ -4,6 +4,9 @@
 // writes one JSON line per case: {"output": "..."} or {"error": "..."}.
 // Contexts are JSON values (null, booleans, integers, strings, arrays,
 // objects); a float is refused, as rtb's templates have no floats.
+// With "dockerfile": {"base_image", "plan", "extra_deps", "enable_browser",
+// "lock_files", "vars"} instead of a context, the template is rendered as rtb
+// renders a runtime image's Dockerfile (render_dockerfile, rtb's variables).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,6 +15,7 @@
 
 #include <simdjson.h>
 
+#include "rtb/context/dockerfile_template.hpp"
 #include "rtb/context/jinja.hpp"
 #include "rtb/detail/json_writer.hpp"
 
@@ -42,6 +46,27 @@ rtb::jinja::value to_value(simdjson::dom::element e, int depth = 0) {
     return value();
 }
 
+std::string text_of(simdjson::dom::object o, std::string_view key) {
+    std::string_view v;
+    return o[key].get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+rtb::template_inputs inputs(simdjson::dom::object d) {
+    rtb::template_inputs in;
+    in.base_image = text_of(d, "base_image");
+    in.plan = rtb::parse_build_plan(text_of(d, "plan"));
+    in.extra_deps = text_of(d, "extra_deps");
+    bool browser = true;
+    if (d["enable_browser"].get(browser) == simdjson::SUCCESS) in.enable_browser = browser;
+    simdjson::dom::array locks;
+    if (d["lock_files"].get(locks) == simdjson::SUCCESS)
+        for (auto l : locks) in.lock_files.emplace_back(std::string_view(l.get_string()));
+    simdjson::dom::object vars;
+    if (d["vars"].get(vars) == simdjson::SUCCESS)
+        for (auto field : vars) in.vars[std::string(field.key)] = std::string(std::string_view(field.value.get_string()));
+    return in;
+}
+
 bool flag(simdjson::dom::object o, std::string_view key) {
     bool b = false;
     return o[key].get(b) == simdjson::SUCCESS && b;
@@ -57,6 +82,9 @@ std::string render_case(simdjson::dom::object c) {
     o.keep_trailing_newline = flag(c, "keep_trailing_newline");
     if (flag(c, "strict")) o.undefined = rtb::jinja::undefined_behavior::strict;
     try {
+        simdjson::dom::object dockerfile;
+        if (c["dockerfile"].get(dockerfile) == simdjson::SUCCESS)
+            return "{\"output\":" + rtb::detail::json_quote(rtb::render_dockerfile(text, name, inputs(dockerfile), o)) + "}";
         rtb::jinja::variables vars;
         simdjson::dom::object ctx;
         if (c["context"].get(ctx) == simdjson::SUCCESS)

@@ -44,6 +44,8 @@ def rtb_render(cases, tool=None):
     with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False, encoding="utf-8") as f:
         for i, c in enumerate(cases):
             line = {"template": c["template"], "context": c.get("context", {}), "name": c.get("name", f"case{i}")}
+            if "dockerfile" in c:  # rtb's Dockerfile path: render_dockerfile with these inputs
+                line["dockerfile"] = c["dockerfile"]
             for k in OPTION_KEYS:
                 if c.get(k):
                     line[k] = True
