@@ -149,6 +149,17 @@ BOOST_AUTO_TEST_CASE(long_chains_do_not_become_deep_trees) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(many_names_and_many_ifs_cost_what_they_hold) {
+    // Scope analysis looks at every `if` with every name known so far; it
+    // must not copy them all for each branch (jinja2 does).
+    within_seconds(10, [] {
+        std::string t;
+        for (int i = 0; i < 15000; ++i) t += "{% set v" + std::to_string(i) + " = 1 %}";
+        for (int i = 0; i < 15000; ++i) t += "{% if x %}{% set w = 1 %}{% endif %}";
+        BOOST_TEST(render(t).empty());
+    });
+}
+
 BOOST_AUTO_TEST_CASE(huge_loops_stop_at_the_step_limit) {
     within_seconds(30, [] {
         jinja::variables v{{"s", std::string(4000, 'x')}};

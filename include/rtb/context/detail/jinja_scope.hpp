@@ -36,16 +36,26 @@ struct load_instr {
     std::string arg;  ///< resolve: the name; alias: the outer identifier
 };
 
-/// jinja2.idtracking.Symbols: one frame's names.
+/// jinja2.idtracking.Symbols: one frame's names. A branch of an `if` is an
+/// overlay on its frame's symbols (jinja2 copies them): it sees everything
+/// underneath and records only what it adds, so a template with many names
+/// and many ifs costs what it holds, not their product.
 class symbols {
 public:
     symbols(const symbols* parent, int level) : parent_(parent), level_(level) {}
 
+    /// An overlay on `base` for one branch of an `if` (jinja2's Symbols.copy()).
+    static symbols branch_of(const symbols& base) {
+        symbols s(base.parent_, base.level_);
+        s.base_ = &base;
+        return s;
+    }
+
     int level() const noexcept { return level_; }
-    const std::map<std::string, load_instr>& loads() const noexcept { return loads_; }
+    const std::map<std::string, load_instr, std::less<>>& loads() const noexcept { return loads_; }
 
     const std::string* find_ref(std::string_view name) const {
-        if (const auto it = refs_.find(name); it != refs_.end()) return &it->second;
+        if (const auto* r = local_ref(name)) return r;
         return parent_ ? parent_->find_ref(name) : nullptr;
     }
     std::string ref(std::string_view name) const {
@@ -57,7 +67,7 @@ public:
     }
     void store(std::string_view name) {
         stores_.emplace(name);
-        if (refs_.find(name) != refs_.end()) return;
+        if (local_ref(name)) return;
         if (parent_)
             if (const auto* outer = parent_->find_ref(name)) {
                 define_ref(name, {load_instr::kind::alias, *outer});
@@ -70,18 +80,19 @@ public:
         return define_ref(name, {load_instr::kind::param, {}});
     }
 
-    // A name stored in some branches of an `if` but not all keeps its outer
-    // value (or the context's) on the other paths.
+    // Merges the branches of an `if` (overlays on this): a name stored in
+    // some branches but not all keeps its outer value (or the context's) on
+    // the other paths. Merging follows jinja2's dict.update of each branch's
+    // full copy in turn: for a key this already has, the last branch's view
+    // wins; for a new key, the last branch that has it.
     void branch_update(const std::vector<const symbols*>& branches) {
         std::map<std::string, std::size_t> counts;
         for (const auto* b : branches)
             for (const auto& target : b->stores_)
-                if (!stores_.count(target)) ++counts[target];
-        for (const auto* b : branches) {
-            for (const auto& [k, v] : b->refs_) refs_[k] = v;
-            for (const auto& [k, v] : b->loads_) loads_[k] = v;
-            stores_.insert(b->stores_.begin(), b->stores_.end());
-        }
+                if (!stored(target)) ++counts[target];
+        merge(branches, &symbols::refs_, &symbols::local_ref);
+        merge(branches, &symbols::loads_, &symbols::local_load);
+        for (const auto* b : branches) stores_.insert(b->stores_.begin(), b->stores_.end());
         for (const auto& [name, count] : counts) {
             if (count == branches.size()) continue;
             const std::string target = ref(name);
@@ -95,6 +106,29 @@ public:
     }
 
 private:
+    const std::string* local_ref(std::string_view name) const {
+        if (const auto it = refs_.find(name); it != refs_.end()) return &it->second;
+        return base_ ? base_->local_ref(name) : nullptr;
+    }
+    const load_instr* local_load(std::string_view ident) const {
+        if (const auto it = loads_.find(ident); it != loads_.end()) return &it->second;
+        return base_ ? base_->local_load(ident) : nullptr;
+    }
+    bool stored(std::string_view name) const { return stores_.count(name) || (base_ && base_->stored(name)); }
+
+    template <class V, class Lookup>
+    void merge(const std::vector<const symbols*>& branches, std::map<std::string, V, std::less<>> symbols::*table,
+               Lookup visible) {
+        std::map<std::string, std::pair<std::size_t, const V*>> latest;
+        for (std::size_t i = 0; i < branches.size(); ++i)
+            for (const auto& [k, v] : branches[i]->*table) latest[k] = {i, &v};
+        for (const auto& [k, at] : latest) {
+            // The last branch saw this key unchanged underneath: that view wins.
+            if (at.first + 1 != branches.size() && (this->*visible)(k)) continue;
+            (this->*table)[k] = *at.second;
+        }
+    }
+
     std::string define_ref(std::string_view name, load_instr l) {
         std::string ident = fmt::format("l_{}_{}", level_, name);
         refs_[std::string(name)] = ident;
@@ -103,9 +137,10 @@ private:
     }
 
     const symbols* parent_;
+    const symbols* base_ = nullptr;  ///< the frame's symbols under this branch overlay
     int level_;
     std::map<std::string, std::string, std::less<>> refs_;
-    std::map<std::string, load_instr> loads_;
+    std::map<std::string, load_instr, std::less<>> loads_;
     std::set<std::string, std::less<>> stores_;
 };
 
@@ -133,7 +168,7 @@ inline void visit_stmt(const stmt* st, symbols& s) {
             break;
         case stmt_kind::if_: {
             visit_expr(st->test, s);
-            symbols body = s, elifs = s, otherwise = s;
+            symbols body = symbols::branch_of(s), elifs = symbols::branch_of(s), otherwise = symbols::branch_of(s);
             visit_stmts(st->body, body);
             visit_stmts(st->elifs, elifs);
             visit_stmts(st->else_body, otherwise);
