@@ -191,6 +191,22 @@ BOOST_AUTO_TEST_CASE(exponential_strings_stop_at_the_byte_limits) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(a_long_concatenation_is_checked_as_it_grows) {
+    within_seconds(10, [] {
+        // 2000 references to 1 MiB: 2 GiB if built before being measured.
+        const auto e = error_of("{{ s" + repeat(" ~ s", 2000) + " }}", {{"s", std::string(1 << 20, 'x')}});
+        BOOST_TEST(contains(e, "more than 67108864 bytes of text"), e);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(characters_of_big_strings_are_walked_not_tabled) {
+    within_seconds(10, [] {
+        const std::string s = repeat("é", 1 << 20) + "!";
+        BOOST_TEST(render("{{ s[-1] }}{{ s|last }}{{ s[1048575] }}{{ s|length }}", {{"s", s}}) == "!!é1048577");
+        BOOST_TEST(render("{% for c in s %}{% endfor %}{{ s|first }}", {{"s", s}}) == "é");
+    });
+}
+
 BOOST_AUTO_TEST_CASE(output_size_is_bounded) {
     jinja::options o;
     o.limits.max_output_bytes = 1000;

@@ -146,7 +146,7 @@ class Gen:
         for _ in range(self.r.choice([0, 0, 0, 0, 1, 2])):
             op = self.r.choice(["==", "!=", "<", ">", "<=", ">=", "in", "not in", "==", "!=", "==", "in"])
             right = self.concat(depth + 1)
-            if op in ("in", "not in") and right == "loop":
+            if op in ("in", "not in") and right.startswith("loop") and not right.startswith("loop."):
                 right = "l"  # `x in loop` iterates the LoopContext: see filtered()
             e = f"{e} {op} {right}"
         return e

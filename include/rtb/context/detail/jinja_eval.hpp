@@ -116,21 +116,20 @@ inline bool jinja_global(std::string_view name) {
            name == "namespace";
 }
 
-/// A sequence being iterated: a list's items, a str's characters, a dict's keys.
+/// A sequence being iterated: a list's items, a str's characters, a dict's
+/// keys. Characters are found by walking the UTF-8 (no table of offsets: a
+/// big string costs no extra memory); walking in order is O(1) a step.
 class sequence {
 public:
     sequence() = default;
     explicit sequence(const value& v) : v_(v) {
-        if (v.is(vk::string)) {
-            const auto& s = v.as_string();
-            for (std::size_t i = 0; i < s.size(); i += code_point_bytes(s, i)) starts_.push_back(i);
-        }
+        if (v.is(vk::string)) size_ = code_point_count(v.as_string());
     }
     std::size_t size() const {
         switch (v_.type()) {
             case vk::list: return v_.as_list().size();
             case vk::dict: return v_.as_dict().size();
-            case vk::string: return starts_.size();
+            case vk::string: return size_;
             default: return 0;
         }
     }
@@ -139,8 +138,19 @@ public:
             case vk::list: return v_.as_list()[i];
             case vk::dict: return value(v_.as_dict()[i].first);
             case vk::string: {
-                const auto& s = v_.as_string();
-                return value(std::string_view(s).substr(starts_[i], code_point_bytes(s, starts_[i])));
+                const std::string_view s = v_.as_string();
+                if (i + 1 == size_ && i != next_) {  // the last character: from the end
+                    std::size_t b = s.size() - 1;
+                    while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0) == 0x80) --b;
+                    return value(s.substr(b));
+                }
+                if (i < next_) next_ = 0, offset_ = 0;
+                for (; next_ < i; ++next_) offset_ += code_point_bytes(s, offset_);
+                const std::size_t n = code_point_bytes(s, offset_);
+                value c(s.substr(offset_, n));
+                offset_ += n;
+                ++next_;
+                return c;
             }
             default: return {};
         }
@@ -148,7 +158,8 @@ public:
 
 private:
     value v_;
-    std::vector<std::size_t> starts_;
+    std::size_t size_ = 0;
+    mutable std::size_t next_ = 0, offset_ = 0;  // where the walk through a string stands
 };
 
 class renderer {
@@ -467,7 +478,7 @@ private:
         switch (v.type()) {
             case vk::list:
             case vk::dict: return sequence(v);
-            case vk::string: step(at, v.as_string().size() / 64); return sequence(v);
+            case vk::string: step(at, v.as_string().size() / 32); return sequence(v);
             case vk::undefined: check_defined(v, at); return {};
             case vk::loop:
             case vk::global: unsupported(at, fmt::format("iterating over a {} is", python_type(v)));
@@ -537,10 +548,10 @@ private:
             case vk::list:
             case vk::string:
                 if (numeric(key)) {
+                    if (obj.is(vk::string)) step(at, obj.as_string().size() / 32);
                     const sequence seq(obj);
                     const auto n = static_cast<std::int64_t>(seq.size());
                     const auto i = key.as_int() < 0 ? key.as_int() + n : key.as_int();
-                    if (obj.is(vk::string)) step(at, obj.as_string().size() / 64);
                     if (i >= 0 && i < n) return seq.at(static_cast<std::size_t>(i));
                 }
                 return fallback();
@@ -630,7 +641,12 @@ private:
                 parts.reserve(e.args.size());
                 for (const auto* x : e.args) parts.push_back(eval(*x));
                 std::string s;
-                for (const auto& v : parts) append_str(s, v, e);
+                for (const auto& v : parts) {
+                    append_str(s, v, e);
+                    // Checked as it grows: a thousand references to a big string must not be allocated first.
+                    if (s.size() > lim_.max_string_bytes - std::min(string_bytes_, lim_.max_string_bytes))
+                        fail(e, fmt::format("the template creates more than {} bytes of text", lim_.max_string_bytes));
+                }
                 return make_string(e, std::move(s));
             }
             case expr_kind::condexpr:

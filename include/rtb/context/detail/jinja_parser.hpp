@@ -127,9 +127,10 @@ private:
     }
 
     [[noreturn]] void fail(const token& t, std::string message) const {
-        const auto& span = p_.lexed.tags[std::min<std::size_t>(t.tag, p_.lexed.tags.size() - 1)];
-        if (t.type == tok::data || t.type == tok::eof || p_.lexed.tags.empty())
+        // Data and the end of the template are in no tag.
+        if (t.type == tok::data || t.type == tok::eof || t.tag >= p_.lexed.tags.size())
             throw failure{t.offset, std::move(message)};
+        const auto& span = p_.lexed.tags[t.tag];
         throw failure{t.offset, std::move(message), span.begin, span.end};
     }
 
