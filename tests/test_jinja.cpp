@@ -106,6 +106,14 @@ BOOST_AUTO_TEST_CASE(strict_undefined_names_the_variable_where_it_is_used) {
     BOOST_TEST(contains(error_of("{{ d.k }}", {{"d", value::dict_type{}}}, o), "'dict object' has no attribute or key 'k'"));
 }
 
+BOOST_AUTO_TEST_CASE(variables_must_hold_utf8_as_python_strings_do) {
+    BOOST_TEST(error_of("{{ a|join }}", {{"a", std::string("ok\xff")}}) ==
+               "template t.j2: the variable 'a' holds text that is not valid UTF-8");
+    BOOST_TEST(contains(error_of("x", {{"l", value::list_type{"ok", value::dict_type{{"k", std::string("\xc3")}}}}}),
+                        "the variable 'l' holds text that is not valid UTF-8"));
+    BOOST_TEST(contains(error_of("x", {{"d", value::dict_type{{std::string("\xe2\x82"), 1}}}}), "holds a key that is not valid UTF-8"));
+}
+
 BOOST_AUTO_TEST_CASE(invalid_utf8_is_refused_with_its_place) {
     BOOST_TEST(contains(error_of("ab\ncd\xff"), "line 2, column 3: the template is not valid UTF-8"));
     BOOST_TEST(contains(error_of("\xed\xa0\x80"), "not valid UTF-8"));  // an encoded surrogate

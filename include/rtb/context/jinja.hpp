@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -32,6 +33,7 @@
 #include "rtb/context/detail/jinja_text.hpp"
 #include "rtb/context/jinja_options.hpp"
 #include "rtb/context/jinja_value.hpp"
+#include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 
 namespace rtb::jinja {
@@ -44,7 +46,9 @@ public:
     /// (invalid_argument): "template NAME: line L, column C: WHAT (in `TAG`)".
     static compiled_template compile(std::string_view text, std::string_view name, const options& o = {});
 
-    /// Renders with `vars`. Throws rtb::error (invalid_argument) as compile() does.
+    /// Renders with `vars`. Throws rtb::error (invalid_argument) as compile()
+    /// does; also for a variable holding text that is not UTF-8 (a Python str
+    /// cannot) or nesting lists and dicts more than 200 deep.
     std::string render(const variables& vars) const;
 
     const options& settings() const noexcept { return options_; }
@@ -100,6 +104,35 @@ inline std::string construct_text(std::string_view source, std::size_t begin, st
     return out;
 }
 
+/// Refuses variables a template could not have from Python: text that is
+/// not UTF-8, and (bounding every recursion over values) nesting deeper than
+/// the evaluator's limit. Iterative, so any value is checked in bounded stack.
+inline void check_variables(std::string_view name, const rtb::jinja::variables& vars) {
+    using rtb::jinja::value;
+    auto refuse = [&](std::string_view var, std::string_view why) {
+        throw error(errc::invalid_argument, fmt::format("template {}: the variable {} {}", name, detail::printable(var), why));
+    };
+    for (const auto& [var, v] : vars) {
+        if (first_invalid_utf8(var) != std::string_view::npos) refuse(var, "has a name that is not valid UTF-8");
+        if (v.nesting() > eval::max_value_nesting)
+            refuse(var, fmt::format("nests lists or dicts more than {} deep", eval::max_value_nesting));
+        std::vector<const value*> todo{&v};
+        while (!todo.empty()) {
+            const value* x = todo.back();
+            todo.pop_back();
+            if (x->is(value::kind::string) && first_invalid_utf8(x->as_string()) != std::string_view::npos)
+                refuse(var, "holds text that is not valid UTF-8");
+            if (x->is(value::kind::list))
+                for (const auto& item : x->as_list()) todo.push_back(&item);
+            if (x->is(value::kind::dict))
+                for (const auto& [k, item] : x->as_dict()) {
+                    if (first_invalid_utf8(k) != std::string_view::npos) refuse(var, "holds a key that is not valid UTF-8");
+                    todo.push_back(&item);
+                }
+        }
+    }
+}
+
 [[noreturn]] inline void raise(std::string_view name, std::string_view source, const failure& f) {
     const auto [line, col] = line_column(source, f.offset);
     std::string message = fmt::format("template {}: line {}, column {}: {}", name, line, col, f.message);
@@ -138,6 +171,7 @@ inline compiled_template compiled_template::compile(std::string_view text, std::
 }
 
 inline std::string compiled_template::render(const variables& vars) const {
+    rtb::detail::jinja::check_variables(program_->name, vars);
     try {
         return rtb::detail::jinja::render(*program_, vars, options_);
     } catch (const rtb::detail::jinja::failure& f) {

@@ -66,6 +66,10 @@ struct loop_state {
     std::size_t index0 = 0, length = 0;
 };
 
+/// How deeply lists and dicts may nest in a value (printing, comparing and
+/// checking one recurses that deep).
+inline constexpr std::int64_t max_value_nesting = 200;
+
 inline const undefined_info& undef(const value& v) { return *static_cast<const undefined_info*>(v.payload()); }
 
 inline std::string_view python_type(const value& v) {
@@ -989,7 +993,6 @@ private:
         }
     }
 
-    static constexpr std::int64_t max_value_nesting = 200;
     // Evaluation recurses once per nested block, expression and macro call;
     // this bounds the stack whatever the limits are set to.
     static constexpr std::size_t max_recursion = 1500;

@@ -60,10 +60,11 @@ inline char32_t next_code_point(std::string_view s, std::size_t& i) noexcept {
     return cp;
 }
 
-/// The length in bytes of the code point starting at `i`.
+/// The length in bytes of the code point starting at `i` (never past the end).
 inline std::size_t code_point_bytes(std::string_view s, std::size_t i) noexcept {
     const auto c = static_cast<unsigned char>(s[i]);
-    return c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    return n < s.size() - i ? n : s.size() - i;
 }
 
 inline void append_utf8(std::string& out, char32_t cp) {
