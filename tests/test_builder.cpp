@@ -139,7 +139,7 @@ struct runtime_tree {
         builder_options bo;
         bo.lock_directory = locks;
         bo.build_timeout = std::chrono::minutes(10);
-        return test_builder(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+        return test_builder(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                             std::move(logger), bo);
     }
     void append(const std::filesystem::path& file, std::string_view text) const {
@@ -577,7 +577,7 @@ BOOST_AUTO_TEST_CASE(hooks_run_in_order_with_the_right_data_and_a_veto_stops_the
         error_tail = e.log_tail;
         error_code = e.failure.value();
     };
-    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                    counting_logger{}, bo);
 
     const auto built = b.build_runtime_image(rt.spec());
@@ -644,7 +644,7 @@ BOOST_AUTO_TEST_CASE(low_storage_fails_early_and_on_low_is_asked_first) {
         BOOST_TEST(findings.front().low());
         BOOST_TEST(findings.front().need.where == *root);
     };
-    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                    counting_logger{}, bo);
     const auto spec = rt.spec();
     const auto e = error_of([&] { b.build_runtime_image(spec); });

@@ -82,20 +82,36 @@ BOOST_AUTO_TEST_CASE(a_plan_from_plan_build_gives_kind_and_from_image) {
     BOOST_CHECK_THROW(runtime_build_context(spec, plan_build(tags, "b", {.source = true}, false)), error);
 }
 
-BOOST_AUTO_TEST_CASE(a_custom_template_and_its_variables) {
-    spec.dockerfile_template = "FROM {{base_image}}\nLABEL team={{team}}\n";
-    spec.template_vars = {{"team", "sandbox"}};
-    const auto ctx = runtime_build_context(spec, plan_kind::lock, "img");
+std::string dockerfile_of(const build_context& ctx) {
     for (const auto& e : ctx.entries())
-        if (e.path == "Dockerfile") BOOST_TEST(*e.bytes == "FROM img\nLABEL team=sandbox\n");
+        if (e.path == "Dockerfile") return *e.bytes;
+    return "(none)";
+}
+
+BOOST_AUTO_TEST_CASE(a_custom_template_and_its_variables) {
+    spec.dockerfile_template = "FROM {{ base_image }}\nLABEL team={{ team }}\n";
+    spec.template_vars = {{"team", "sandbox"}};
+    // Jinja2 drops the template's final newline, as it does for OpenHands.
+    BOOST_TEST(dockerfile_of(runtime_build_context(spec, plan_kind::lock, "img")) == "FROM img\nLABEL team=sandbox");
+}
+
+BOOST_AUTO_TEST_CASE(the_spec_gives_the_template_its_browser_flag_and_switches) {
+    spec.dockerfile_template = "FROM {{ base_image }}\n{% if enable_browser %}\nRUN playwright\n{% endif %}\nEND\n";
+    BOOST_TEST(dockerfile_of(runtime_build_context(spec, plan_kind::lock, "img")) == "FROM img\n\nRUN playwright\n\nEND");
+    spec.enable_browser = false;
+    BOOST_TEST(dockerfile_of(runtime_build_context(spec, plan_kind::lock, "img")) == "FROM img\n\nEND");
+    spec.template_options.trim_blocks = true;
+    spec.template_options.keep_trailing_newline = true;
+    BOOST_TEST(dockerfile_of(runtime_build_context(spec, plan_kind::lock, "img")) == "FROM img\nEND\n");
 }
 
 BOOST_AUTO_TEST_CASE(a_template_error_names_the_template_given) {
-    spec.dockerfile_template = "FROM {{base_image}}\n{{#build_from_lock}}\n";
+    spec.dockerfile_template = "FROM {{base_image}}\n{% if build_from_lock %}\n";
     runtime_context_options o;
-    o.template_name = "my.Dockerfile.mustache";
+    o.template_name = "my.Dockerfile.j2";
     BOOST_CHECK_EXCEPTION(runtime_build_context(spec, plan_kind::lock, "img", o), error, [](const error& e) {
-        return std::string(e.what()).find("template my.Dockerfile.mustache: line 2") != std::string::npos;
+        return std::string(e.what()).find("template my.Dockerfile.j2: line 2, column 4: {% if %} is never closed") !=
+               std::string::npos;
     });
 }
 

@@ -99,7 +99,18 @@ BOOST_AUTO_TEST_CASE(openhands_tags_match_hand_computation) {
 
 BOOST_AUTO_TEST_CASE(disabling_the_browser_changes_the_lock_hash_as_in_openhands) {
     runtime_fixture f;
-    BOOST_TEST(openhands_tags({.enable_browser = false}).tags(f.spec).lock == "oh_v0.62.0_2tjngl76l2l3n74d");
+    f.spec.enable_browser = false;
+    BOOST_TEST(openhands_tags{}.tags(f.spec).lock == "oh_v0.62.0_2tjngl76l2l3n74d");
+}
+
+BOOST_AUTO_TEST_CASE(disabling_the_browser_changes_the_content_lock_tag_and_nothing_else) {
+    runtime_fixture f;
+    const auto with = content_tags{}.tags(f.spec);
+    f.spec.enable_browser = false;
+    const auto without = content_tags{}.tags(f.spec);
+    BOOST_TEST(with.lock != without.lock);
+    BOOST_TEST(with.versioned == without.versioned);
+    BOOST_TEST(with.source.substr(with.lock.size()) == without.source.substr(without.lock.size()));
 }
 
 BOOST_AUTO_TEST_CASE(the_base_image_is_hashed_as_given_not_normalized) {
@@ -123,13 +134,26 @@ BOOST_AUTO_TEST_CASE(extra_inputs_change_the_lock_tag_only_when_given) {
     const auto arg2 = with([](runtime_spec& s) { s.build_args["PIP_INDEX"] = "y"; });
     const auto platform = with([](runtime_spec& s) { s.platform = "linux/arm64"; });
     const auto tmpl = with([](runtime_spec& s) { s.dockerfile_template = "FROM {{base_image}}\n"; });
+    const auto trimmed = with([](runtime_spec& s) {
+        s.dockerfile_template = "FROM {{base_image}}\n";
+        s.template_options.trim_blocks = true;
+    });
     const auto var = with([](runtime_spec& s) { s.template_vars["x"] = "1"; });
-    for (const auto* t : {&deps, &arg, &arg2, &platform, &tmpl, &var}) {
+    for (const auto* t : {&deps, &arg, &arg2, &platform, &tmpl, &trimmed, &var}) {
         BOOST_TEST(t->lock != plain.lock);
         BOOST_TEST(t->versioned == plain.versioned);
         BOOST_TEST(t->source.substr(t->lock.size()) == plain.source.substr(plain.lock.size()));
     }
     BOOST_TEST(arg.lock != arg2.lock);
+    BOOST_TEST(trimmed.lock != tmpl.lock);  // a switch that changes the text changes the tag
+    // Switches that do not change a successful render's text, and switches without a custom template, are not hashed.
+    const auto strict = with([](runtime_spec& s) {
+        s.dockerfile_template = "FROM {{base_image}}\n";
+        s.template_options.undefined = jinja::undefined_behavior::strict;
+    });
+    BOOST_TEST(strict.lock == tmpl.lock);
+    const auto no_template = with([](runtime_spec& s) { s.template_options.lstrip_blocks = true; });
+    BOOST_TEST(no_template.lock == plain.lock);
     // field boundaries are unambiguous
     const auto ab = with([](runtime_spec& s) { s.build_args["a"] = "b=c"; });
     const auto abc = with([](runtime_spec& s) { s.build_args["a=b"] = "c"; });

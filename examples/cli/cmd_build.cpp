@@ -178,6 +178,7 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
     bo.storage.engine_min_free = o.settings.storage.engine_min_free;
     bo.storage.cache_min_free = o.settings.storage.cache_min_free;
     bo.storage.on_low = storage_pruner(o);
+    if (!o.runtime.template_file.empty()) bo.context.template_name = o.runtime.template_file;  // errors name the file
     bo.hooks = command_hooks({.pre_build = o.settings.hooks.pre_build,
                               .post_build = o.settings.hooks.post_build,
                               .on_error = o.settings.hooks.on_error,

@@ -21,6 +21,7 @@
 #include "rtb/context/tar_stream.hpp"
 #include "files.hpp"
 #include "rtb/text.hpp"
+#include "runtime_options.hpp"
 
 namespace rtb::cli {
 
@@ -210,6 +211,8 @@ void add_context(CLI::App& app, action& run) {
             std::string folder;
             bool dockerfile_only = false;
             bool list = false;
+            bool no_browser = false;
+            template_flags template_switches;
             unsigned jobs = 0;
         };
         auto o = std::make_shared<options>();
@@ -222,9 +225,13 @@ void add_context(CLI::App& app, action& run) {
                         "The image a versioned or lock build starts FROM (default: --base-image)");
         cmd->add_option("--source", o->source, "The runtime source tree (its .dockerignore applies)")->required();
         cmd->add_option("--lock", o->locks, "A dependency lock file (repeatable)");
-        cmd->add_option("--template", o->template_file, "A Dockerfile template (mustache; default: rtb's runtime template)");
+        cmd->add_option("--template", o->template_file,
+                        "A Dockerfile template: Jinja2, as OpenHands' Dockerfile.j2 (default: rtb's runtime template; "
+                        "see docs/context.md for the supported subset)");
         cmd->add_option("--var", o->vars, "NAME=VALUE for the template (repeatable)");
+        o->template_switches.add_to(cmd);
         cmd->add_option("--extra-deps", o->extra_deps, "A shell command installing extra dependencies");
+        cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False: the template's enable_browser is false");
         cmd->add_option("--oh-version", o->version, "The runtime version (the template's runtime_version)");
         cmd->add_option("--dialect", o->dialect, ".dockerignore rules for the source: moby or docker-20.10")
             ->check(CLI::IsMember({"moby", "docker-20.10"}));
@@ -241,11 +248,13 @@ void add_context(CLI::App& app, action& run) {
                 for (const auto& l : o->locks) spec.lock_files.emplace_back(l);
                 spec.extra_deps = o->extra_deps;
                 spec.runtime_version = o->version;
+                spec.enable_browser = !o->no_browser;
                 runtime_context_options opt;
                 if (!o->template_file.empty()) {
                     spec.dockerfile_template = read_file(o->template_file, "template");
                     opt.template_name = o->template_file;
                 }
+                spec.template_options = o->template_switches.options(o->template_file);
                 for (const auto& kv : o->vars) {
                     const auto eq = kv.find('=');
                     if (eq == std::string::npos || eq == 0)

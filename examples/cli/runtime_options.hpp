@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "rtb/context/jinja_options.hpp"
 #include "rtb/error.hpp"
 #include "rtb/resources.hpp"
 #include "rtb/image_ref.hpp"
@@ -27,6 +28,40 @@
 #include "rtb/text.hpp"
 
 namespace rtb::cli {
+
+/// How a --template is rendered: Jinja2's Environment switches (off by
+/// default, as in Jinja2 and OpenHands) and StrictUndefined. Shared by `rtb
+/// tags`, `rtb build` and `rtb context runtime`.
+struct template_flags {
+    bool trim_blocks = false;
+    bool lstrip_blocks = false;
+    bool keep_trailing_newline = false;
+    bool strict_undefined = false;
+
+    void add_to(CLI::App* cmd) {
+        cmd->add_flag("--trim-blocks", trim_blocks, "Jinja2's trim_blocks for --template (hashed)");
+        cmd->add_flag("--lstrip-blocks", lstrip_blocks, "Jinja2's lstrip_blocks for --template (hashed)");
+        cmd->add_flag("--keep-trailing-newline", keep_trailing_newline,
+                      "Jinja2's keep_trailing_newline for --template (hashed)");
+        cmd->add_flag("--strict-undefined", strict_undefined,
+                      "An undefined name in --template is an error (Jinja2's StrictUndefined), in every plan's sections");
+    }
+
+    /// The options for `template_file`; the switches need a --template (the
+    /// default template has its own).
+    jinja::options options(const std::string& template_file) const {
+        jinja::options o;
+        o.trim_blocks = trim_blocks;
+        o.lstrip_blocks = lstrip_blocks;
+        o.keep_trailing_newline = keep_trailing_newline;
+        if (strict_undefined) o.undefined = jinja::undefined_behavior::strict;
+        if (template_file.empty() && (trim_blocks || lstrip_blocks || keep_trailing_newline || strict_undefined))
+            throw error(errc::invalid_argument,
+                        "--trim-blocks, --lstrip-blocks, --keep-trailing-newline and --strict-undefined apply to a "
+                        "--template; the default template has its own");
+        return o;
+    }
+};
 
 struct runtime_options {
     std::string strategy = "openhands";
@@ -42,6 +77,7 @@ struct runtime_options {
     std::vector<std::string> vars;
     bool no_stat_cache = false;
     bool no_browser = false;
+    template_flags template_switches;
 
     /// Registers the options on `cmd`. `version_required`: `rtb tags` needs
     /// --oh-version; `rtb build` defaults it to rtb's own version.
@@ -58,9 +94,13 @@ struct runtime_options {
         cmd->add_option("--extra-deps", extra_deps, "Extra dependencies installed in the image (hashed)");
         one_value_each(cmd->add_option("--build-arg", build_args, "K=V build argument (repeatable; hashed)"));
         cmd->add_option("--platform", platform, "Target platform, e.g. linux/amd64 (hashed)");
-        cmd->add_option("--template", template_file, "A custom Dockerfile template (hashed)");
+        cmd->add_option("--template", template_file,
+                        "A custom Dockerfile template: Jinja2, as OpenHands' Dockerfile.j2 (hashed; see docs/context.md "
+                        "for the supported subset)");
         one_value_each(cmd->add_option("--var", vars, "NAME=VALUE for the template (repeatable; hashed)"));
-        cmd->add_flag("--no-browser", no_browser, "OpenHands' enable_browser=False (changes the lock hash)");
+        template_switches.add_to(cmd);
+        cmd->add_flag("--no-browser", no_browser,
+                      "OpenHands' enable_browser=False: the templates' enable_browser is false (changes the lock hash)");
         cmd->add_flag("--no-stat-cache", no_stat_cache, "Read every source file even if the stat cache knows it");
     }
 
@@ -80,6 +120,8 @@ struct runtime_options {
             s.build_args[k] = val;
         }
         if (!template_file.empty()) s.dockerfile_template = read_text_file(template_file, "template");
+        s.template_options = template_switches.options(template_file);
+        s.enable_browser = !no_browser;
         for (const auto& kv : vars) {
             const auto [k, val] = assignment(kv, "--var", "NAME=VALUE");
             s.template_vars[k] = val;
@@ -88,7 +130,7 @@ struct runtime_options {
     }
 
     openhands_tags openhands() const {
-        return openhands_tags({.enable_browser = !no_browser, .jobs = 0, .use_stat_cache = !no_stat_cache});
+        return openhands_tags({.jobs = 0, .use_stat_cache = !no_stat_cache});
     }
     content_tags content() const { return content_tags({.jobs = 0, .use_stat_cache = !no_stat_cache}); }
 

@@ -11,6 +11,7 @@
 
 #include <fmt/core.h>
 
+#include "rtb/context/jinja_options.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
 
@@ -36,8 +37,15 @@ struct runtime_spec {
     std::string extra_deps;                         ///< extra packages installed in the image
     std::map<std::string, std::string> build_args;  ///< --build-arg values
     std::string platform;                           ///< e.g. linux/amd64
-    std::optional<std::string> dockerfile_template; ///< a custom template's text
+    std::optional<std::string> dockerfile_template; ///< a custom template's text (Jinja2)
     std::map<std::string, std::string> template_vars;
+    /// How a custom template is rendered: Jinja2's switches, Jinja2's (and
+    /// OpenHands') defaults. Those that change the text are hashed when set.
+    jinja::options template_options;
+
+    /// OpenHands' enable_browser: the templates' variable of that name; false
+    /// enters the lock hash as OpenHands hashes it.
+    bool enable_browser = true;
 
     bool force_rebuild = false;  ///< build from scratch whatever exists
 };

@@ -129,7 +129,18 @@ with tempfile.TemporaryDirectory() as root:
         c.equal(tags[0][len(tags[1]):], plain[0][len(plain[1]):], f"{extra}: source hash part unchanged")
     tmpl = os.path.join(root, "Dockerfile.tmpl")
     open(tmpl, "w").write("FROM {{base_image}}\n")
-    c.check(rtb(*base_args, "--template", tmpl)[1].splitlines()[1] != plain[1], "--template changes the lock tag")
+    with_template = rtb(*base_args, "--template", tmpl)[1].splitlines()
+    c.check(with_template[1] != plain[1], "--template changes the lock tag")
+    # Jinja2 switches that change the text are hashed with the template; StrictUndefined does not change it.
+    trimmed = rtb(*base_args, "--template", tmpl, "--trim-blocks")[1].splitlines()
+    c.check(trimmed and trimmed[1] not in (plain[1], with_template[1]), "--trim-blocks changes the lock tag")
+    c.equal(rtb(*base_args, "--template", tmpl, "--strict-undefined")[1].splitlines(), with_template,
+            "--strict-undefined does not change the tags")
+    code, _, err = rtb(*base_args, "--lstrip-blocks")
+    c.check(code == 2 and "apply to a --template" in err, f"a switch without --template is refused: {code} {err!r}")
+    # --no-browser: OpenHands' hash, and the same for a custom template.
+    no_browser = rtb(*base_args, "--no-browser")[1].splitlines()
+    c.equal(no_browser, openhands_tags("1", "ubuntu:22.04", src, [lock], False), "--no-browser: OpenHands' tags")
 
     # A digest reference still gives valid tags.
     digest_ref = "ubuntu@sha256:" + "a" * 64

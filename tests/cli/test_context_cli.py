@@ -323,20 +323,62 @@ class Runtime(Tree):
         self.assertEqual(run("context", "pack", folder).stdout, streamed)
 
     def test_a_custom_template_with_variables_and_its_errors(self):
-        t = write(self.tmp, "my.mustache", "FROM {{base_image}}\nLABEL owner={{owner}}\n")
+        t = write(self.tmp, "my.j2", "FROM {{ base_image }}\nLABEL owner={{ owner }}\n")
         out = run(*self.base, "--template", t, "--var", "owner=a&b<c>", "--dockerfile").stdout.decode()
-        self.assertEqual(out, "FROM local/busybox:1\nLABEL owner=a&b<c>\n")
-        r = run(*self.base, "--template", t, "--dockerfile", check=False)
+        self.assertEqual(out, "FROM local/busybox:1\nLABEL owner=a&b<c>")  # Jinja2 drops the final newline
+        # An undefined name is empty, as in Jinja2; with --strict-undefined an error naming it and where.
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile").stdout.decode(), "FROM local/busybox:1\nLABEL owner=")
+        r = run(*self.base, "--template", t, "--strict-undefined", "--dockerfile", check=False)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(f"template {t}: line 2: unknown variable 'owner'", r.stderr.decode())
-        bad = write(self.tmp, "bad.mustache", "FROM x\n{{#build_from_scratch}}\n")
+        self.assertIn(f"template {t}: line 2, column 16: 'owner' is undefined (in `{{{{ owner }}}}`)", r.stderr.decode())
+        bad = write(self.tmp, "bad.j2", "FROM x\n{% if build_from_scratch %}\n")
         r = run(*self.base, "--template", bad, check=False)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("line 2, column 1: unclosed section", r.stderr.decode())
+        self.assertIn("line 2, column 4: {% if %} is never closed", r.stderr.decode())
+        mustache = write(self.tmp, "old.mustache", "FROM {{base_image}}\n{{#build_from_scratch}}\nRUN x\n{{/build_from_scratch}}\n")
+        r = run(*self.base, "--template", mustache, check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is mustache: Dockerfile templates are Jinja2", r.stderr.decode())
         r = run(*self.base, "--template", t, "--var", "nonsense", check=False)
         self.assertEqual(r.returncode, 2)
         self.assertIn("is not NAME=VALUE", r.stderr.decode())
 
+    def test_jinja2_switches_apply_to_a_template(self):
+        t = write(self.tmp, "sw.j2", "FROM {{ base_image }}\n  {% if build_from_scratch %}\nRUN x\n  {% endif %}\nEND\n")
+        plain = run(*self.base, "--template", t, "--dockerfile").stdout.decode()
+        self.assertEqual(plain, "FROM local/busybox:1\n  \nRUN x\n  \nEND")
+        tidy = run(*self.base, "--template", t, "--trim-blocks", "--lstrip-blocks", "--keep-trailing-newline",
+                   "--dockerfile").stdout.decode()
+        self.assertEqual(tidy, "FROM local/busybox:1\nRUN x\nEND\n")
+        r = run(*self.base, "--trim-blocks", "--dockerfile", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("apply to a --template", r.stderr.decode())
+
+    def test_no_browser_reaches_the_template(self):
+        t = write(self.tmp, "browser.j2", "{% if enable_browser %}playwright{% else %}none{% endif %}")
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile").stdout.decode(), "playwright")
+        self.assertEqual(run(*self.base, "--template", t, "--no-browser", "--dockerfile").stdout.decode(), "none")
+
+    def test_openhands_template_renders_as_openhands_renders_it(self):
+        # OpenHands' _generate_dockerfile, for the oracle: a default Environment, then render().
+        import jinja2
+        data = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "openhands")
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(searchpath=data))
+        template = env.get_template("Dockerfile.j2")
+        for plan in ("scratch", "versioned", "lock"):
+            for browser in (True, False):
+                for extra in (None, "pip install x"):
+                    args = [*self.base, "--template", os.path.join(data, "Dockerfile.j2"), "--plan", plan,
+                            "--dockerfile"]
+                    if not browser:
+                        args.append("--no-browser")
+                    if extra:
+                        args += ["--extra-deps", extra]
+                    got = run(*args).stdout.decode()
+                    want = template.render(base_image="local/busybox:1", build_from_scratch=plan == "scratch",
+                                           build_from_versioned=plan == "versioned", extra_deps=extra or "",
+                                           enable_browser=browser, channel_alias=None)
+                    self.assertEqual(got, want, f"{plan} browser={browser} extra={extra}")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,22 +1,21 @@
-// Dockerfile templates: mustache (kainjow's implementation) with no HTML
-// escaping, a variable set named after OpenHands' (base_image,
-// build_from_scratch, build_from_versioned, build_from_lock, extra_deps) plus
-// the user's own, strict about names, and errors that name the template and
-// the line. The default runtime template has a section per build plan.
+// Dockerfile templates: Jinja2 (rtb/context/jinja.hpp), rendered the way
+// OpenHands renders its Dockerfile.j2 (Jinja2's defaults, no escaping), with
+// OpenHands' variables (base_image, build_from_scratch, build_from_versioned,
+// extra_deps, enable_browser) plus rtb's own and the user's. The default
+// runtime template has a section per build plan.
 #pragma once
 
 #include <cctype>
-#include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <kainjow/mustache.hpp>
-
 #include <fmt/format.h>
 
+#include "rtb/context/jinja.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/plan.hpp"
@@ -38,6 +37,7 @@ struct template_inputs {
     std::string base_image;      ///< the image to build FROM for this plan
     plan_kind plan = plan_kind::scratch;  ///< scratch, versioned or lock (reuse builds nothing)
     std::string extra_deps;      ///< a shell command installing extra dependencies ("" for none)
+    bool enable_browser = true;  ///< OpenHands' enable_browser (false: --no-browser)
     std::vector<std::string> lock_files;  ///< file names under lock_dir in the context
     std::string source_dir = "source";    ///< where the runtime source sits in the context
     std::string lock_dir = "lock";        ///< where the lock files sit in the context
@@ -48,33 +48,39 @@ struct template_inputs {
 /// The built-in variable names; user variables may not reuse them.
 inline const std::set<std::string, std::less<>>& builtin_template_variables() {
     static const std::set<std::string, std::less<>> names{
-        "base_image", "build_from_scratch", "build_from_versioned", "build_from_lock", "build_from",
-        "extra_deps", "lock_files", "has_lock_files", "source_dir", "lock_dir", "runtime_version"};
+        "base_image",  "build_from_scratch", "build_from_versioned", "build_from_lock", "build_from",
+        "extra_deps",  "enable_browser",     "lock_files",           "has_lock_files",  "source_dir",
+        "lock_dir",    "runtime_version"};
     return names;
 }
 
-/// The default runtime template: builds rtb's sample runtime
-/// (examples/runtime) on a busybox base, offline. Lock files list busybox
-/// applets ("#" comments allowed), installed as links in /rtb/deps/bin.
+/// The variables `inputs` gives a template: OpenHands' names and meanings
+/// (base_image, build_from_scratch, build_from_versioned, extra_deps, a str,
+/// "" for none; enable_browser), rtb's (build_from_lock; build_from: the plan's
+/// name; lock_files: a list of {name, path}; has_lock_files; source_dir;
+/// lock_dir; runtime_version), then the user's. Throws invalid_argument for a
+/// user variable that reuses a built-in name or is not a name.
+jinja::variables template_variables(const template_inputs& inputs);
+
+/// The default runtime template (Jinja2, rendered with Jinja2's defaults):
+/// builds rtb's sample runtime (examples/runtime) on a busybox base,
+/// offline. Lock files list busybox applets ("#" comments allowed), installed
+/// as links in /rtb/deps/bin.
 inline std::string_view default_dockerfile_template() {
-    return R"rtb(# rtb default runtime template ({{build_from}} build).
+    return R"rtb(# rtb default runtime template ({{ build_from }} build).
 # Sections by plan:  scratch   = system setup + dependencies + source
 #                    versioned = dependencies + source (system setup is in the base)
 #                    lock      = source only (dependencies are in the base)
-FROM {{base_image}}
-{{#build_from_scratch}}
-
+FROM {{ base_image }}
+{% if build_from_scratch %}
 # System setup: the runtime's directories.
 RUN /bin/busybox mkdir -p /rtb/runtime /rtb/deps/bin /rtb/lock /workspace /tmp && \
     /bin/busybox chmod 1777 /tmp
-{{/build_from_scratch}}
-{{^build_from_lock}}
-
+{%- endif %}
+{% if not build_from_lock %}
 # Dependencies from the lock files: each listed tool becomes a link to busybox.
 RUN /bin/busybox rm -rf /rtb/lock /rtb/deps/bin && /bin/busybox mkdir -p /rtb/lock /rtb/deps/bin
-{{#has_lock_files}}
-COPY {{lock_dir}}/ /rtb/lock/
-{{/has_lock_files}}
+{% if has_lock_files %}COPY {{ lock_dir }}/ /rtb/lock/{% endif %}
 RUN set -e; cd /rtb/lock; for lock in *; do [ -f "$lock" ] || continue; \
       while read -r tool rest; do \
         case "$tool" in ''|'#'*) continue ;; esac; \
@@ -82,108 +88,34 @@ RUN set -e; cd /rtb/lock; for lock in *; do [ -f "$lock" ] || continue; \
         /bin/busybox ln -sf /bin/busybox "/rtb/deps/bin/$tool"; \
       done < "$lock"; \
     done
-{{#extra_deps}}
-RUN {{extra_deps}}
-{{/extra_deps}}
-{{/build_from_lock}}
+{% if extra_deps %}RUN {{ extra_deps }}{% endif %}
+{%- endif %}
 
 # Source: replaced whole on every build.
-{{^build_from_scratch}}
-RUN /bin/busybox rm -rf /rtb/runtime
-{{/build_from_scratch}}
-COPY {{source_dir}}/ /rtb/runtime/
+{% if not build_from_scratch %}RUN /bin/busybox rm -rf /rtb/runtime{% endif %}
+COPY {{ source_dir }}/ /rtb/runtime/
 ENV RTB_RUNTIME_HOME=/rtb/runtime \
     PATH=/rtb/runtime/bin:/rtb/deps/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /workspace
 CMD ["/rtb/runtime/bin/rtb-runtime", "serve"]
+{# Jinja2 drops a template's final newline; this line keeps the Dockerfile's. #}
 )rtb";
 }
 
-/// Renders `text` (called `name` in errors) with `inputs`. Mustache as
-/// usual ({{var}}, {{#section}}, {{^inverted}}, {{! comment}}) except:
-/// nothing is HTML-escaped, and a name the template uses but no variable
-/// defines is an error (a typo must not render as an empty string).
-/// Throws invalid_argument naming the template, the line and the problem.
-std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& inputs);
+/// Renders Jinja2 template `text` (called `name` in errors) with `inputs`'
+/// variables. `options` are Jinja2's Environment switches; the defaults are
+/// Jinja2's own, which OpenHands uses, so OpenHands' Dockerfile.j2 renders
+/// byte for byte as OpenHands renders it. Nothing is HTML-escaped. With
+/// undefined_behavior::strict, the template is also rendered for the other
+/// plans, with and without extra_deps and the browser, so that an undefined
+/// name in a section this build skips is caught now. Throws invalid_argument
+/// naming the template, the line and column, and the construct.
+std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& inputs,
+                              const jinja::options& options = {});
 
 // ---------------------------------------------------------------------------
 
 namespace detail {
-
-/// A mustache context that remembers the names it could not resolve.
-class strict_context : public kainjow::mustache::basic_context<std::string> {
-public:
-    explicit strict_context(const kainjow::mustache::data* root) : inner_(root) {}
-    void push(const kainjow::mustache::data* d) override { inner_.push(d); }
-    void pop() override { inner_.pop(); }
-    const kainjow::mustache::data* get(const std::string& n) const override {
-        const auto* v = inner_.get(n);
-        if (!v) missing.insert(n);
-        return v;
-    }
-    const kainjow::mustache::data* get_partial(const std::string& n) const override {
-        missing_partials.insert(n);
-        return nullptr;
-    }
-    mutable std::set<std::string> missing;
-    mutable std::set<std::string> missing_partials;
-
-private:
-    kainjow::mustache::context<std::string> inner_;
-};
-
-inline std::string line_and_column(std::string_view text, std::size_t offset) {
-    offset = std::min(offset, text.size());
-    std::size_t line = 1, col = 1;
-    for (std::size_t i = 0; i < offset; ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            col = 1;
-        } else {
-            ++col;
-        }
-    }
-    return fmt::format("line {}, column {}", line, col);
-}
-
-// kainjow reports "... at N" with N an offset into the template.
-inline std::string explain_mustache_error(std::string_view text, const std::string& message) {
-    std::string what = message;
-    std::string where;
-    if (const auto at = message.rfind(" at "); at != std::string::npos) {
-        std::size_t offset = 0;
-        const char* b = message.data() + at + 4;
-        const char* e = message.data() + message.size();
-        if (auto [p, ec] = std::from_chars(b, e, offset); ec == std::errc() && p == e) {
-            what = message.substr(0, at);
-            where = line_and_column(text, offset) + ": ";
-        }
-    }
-    if (!what.empty()) what[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(what[0])));
-    return where + what;
-}
-
-inline std::size_t find_tag_line(std::string_view text, std::string_view name) {
-    // The first line mentioning {{name}}, {{#name}}, {{^name}} or {{&name}}: for messages only.
-    std::size_t pos = 0, line = 1;
-    while (pos < text.size()) {
-        const auto open = text.find("{{", pos);
-        if (open == std::string_view::npos) break;
-        const auto close = text.find("}}", open + 2);
-        if (close == std::string_view::npos) break;
-        std::string_view tag = text.substr(open + 2, close - open - 2);
-        while (!tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '&' || tag[0] == '/' || tag[0] == '{' ||
-                                tag[0] == ' '))
-            tag.remove_prefix(1);
-        while (!tag.empty() && (tag.back() == ' ' || tag.back() == '}')) tag.remove_suffix(1);
-        if (tag == name) {
-            for (std::size_t i = 0; i < open; ++i) line += text[i] == '\n';
-            return line;
-        }
-        pos = close + 2;
-    }
-    return 0;
-}
 
 inline bool valid_variable_name(std::string_view n) {
     if (n.empty() || !(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_')) return false;
@@ -192,98 +124,78 @@ inline bool valid_variable_name(std::string_view n) {
     return true;
 }
 
-}  // namespace detail
-
-namespace detail {
-
-inline kainjow::mustache::data template_data(const template_inputs& in) {
-    namespace mu = kainjow::mustache;
-    mu::data d{mu::data::type::object};
-    d.set("base_image", in.base_image);
-    d.set("build_from", std::string(to_string(in.plan)));
-    d.set("build_from_scratch", in.plan == plan_kind::scratch);
-    d.set("build_from_versioned", in.plan == plan_kind::versioned);
-    d.set("build_from_lock", in.plan == plan_kind::lock);
-    // An empty string is "true" in mustache; extra_deps must be false when there are none.
-    if (in.extra_deps.empty()) d.set("extra_deps", false);
-    else d.set("extra_deps", in.extra_deps);
-    mu::data locks{mu::data::type::list};
-    for (const auto& l : in.lock_files) {
-        mu::data item{mu::data::type::object};
-        item.set("name", l);
-        item.set("path", in.lock_dir + "/" + l);
-        locks.push_back(item);
-    }
-    d.set("lock_files", locks);
-    d.set("has_lock_files", !in.lock_files.empty());
-    d.set("source_dir", in.source_dir);
-    d.set("lock_dir", in.lock_dir);
-    if (in.runtime_version.empty()) d.set("runtime_version", false);
-    else d.set("runtime_version", in.runtime_version);
-    for (const auto& [k, v] : in.vars) {
-        if (builtin_template_variables().count(k))
-            throw error(errc::invalid_argument,
-                        fmt::format("template variable {} is set by rtb and cannot be overridden", printable(k)));
-        if (!valid_variable_name(k))
-            throw error(errc::invalid_argument,
-                        fmt::format("template variable name {} is not a name (letters, digits, '_')", printable(k)));
-        d.set(k, v);
-    }
-    return d;
+// Templates were mustache before they were Jinja2; say so when one fails to parse.
+inline std::string mustache_hint(std::string_view text) {
+    for (std::string_view m : {"{{#", "{{^", "{{/", "{{!", "{{>", "{{{", "{{&"})
+        if (text.find(m) != std::string_view::npos)
+            return fmt::format("; `{}` is mustache: Dockerfile templates are Jinja2 ({{% if x %}}...{{% endif %}}, "
+                               "{{% for x in xs %}}...{{% endfor %}}, {{# comment #}})",
+                               m);
+    return {};
 }
 
 }  // namespace detail
 
-inline std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& in) {
-    namespace mu = kainjow::mustache;
+inline jinja::variables template_variables(const template_inputs& in) {
+    jinja::variables v;
+    v["base_image"] = in.base_image;
+    v["build_from"] = std::string(to_string(in.plan));
+    v["build_from_scratch"] = in.plan == plan_kind::scratch;
+    v["build_from_versioned"] = in.plan == plan_kind::versioned;
+    v["build_from_lock"] = in.plan == plan_kind::lock;
+    v["extra_deps"] = in.extra_deps;
+    v["enable_browser"] = in.enable_browser;
+    jinja::value::list_type locks;
+    for (const auto& l : in.lock_files)
+        locks.emplace_back(jinja::value::dict_type{{"name", l}, {"path", in.lock_dir + "/" + l}});
+    v["has_lock_files"] = !locks.empty();
+    v["lock_files"] = std::move(locks);
+    v["source_dir"] = in.source_dir;
+    v["lock_dir"] = in.lock_dir;
+    v["runtime_version"] = in.runtime_version;
+    for (const auto& [k, value] : in.vars) {
+        if (builtin_template_variables().count(k))
+            throw error(errc::invalid_argument,
+                        fmt::format("template variable {} is set by rtb and cannot be overridden", detail::printable(k)));
+        if (!detail::valid_variable_name(k))
+            throw error(errc::invalid_argument,
+                        fmt::format("template variable name {} is not a name (letters, digits, '_')", detail::printable(k)));
+        v[k] = value;
+    }
+    return v;
+}
+
+inline std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& in,
+                                     const jinja::options& options) {
     const std::string tname = std::string(name.empty() ? "(template)" : name);
     if (in.plan == plan_kind::reuse)
         throw error(errc::invalid_argument, "the reuse plan builds nothing: there is no Dockerfile to render");
-    if (text.size() > (std::size_t{1} << 20))
-        throw error(errc::invalid_argument,
-                    fmt::format("template {}: {} bytes; a Dockerfile template is limited to 1 MiB", tname, text.size()));
-    mu::mustache tmpl{std::string(text)};
-    if (!tmpl.is_valid())
-        throw error(errc::invalid_argument,
-                    fmt::format("template {}: {}", tname, detail::explain_mustache_error(text, tmpl.error_message())));
-    tmpl.set_custom_escape([](const std::string& s) { return s; });  // a Dockerfile is not HTML
-
-    std::set<std::string> missing, missing_partials;
-    auto render = [&](const template_inputs& inputs) {
-        const mu::data d = detail::template_data(inputs);
-        detail::strict_context ctx(&d);
-        std::string out = tmpl.render(ctx);
-        if (!tmpl.is_valid())
-            throw error(errc::invalid_argument, fmt::format("template {}: {}", tname,
-                                                            detail::explain_mustache_error(text, tmpl.error_message())));
-        missing.insert(ctx.missing.begin(), ctx.missing.end());
-        missing_partials.insert(ctx.missing_partials.begin(), ctx.missing_partials.end());
-        return out;
-    };
-    std::string out = render(in);
-    // Also render the other plans, with and without extra_deps, so a typo in
-    // a section this build skips is caught now rather than on another build.
-    for (const auto plan : {plan_kind::scratch, plan_kind::versioned, plan_kind::lock}) {
-        for (const bool extra : {false, true}) {
-            template_inputs probe = in;
-            probe.plan = plan;
-            probe.extra_deps = extra ? (in.extra_deps.empty() ? std::string("true") : in.extra_deps) : std::string();
-            if (probe.lock_files.empty()) probe.lock_files.push_back("example.lock");
-            render(probe);
-        }
+    std::optional<jinja::compiled_template> tmpl;
+    try {
+        tmpl = jinja::compiled_template::compile(text, tname, options);
+    } catch (const error& e) {
+        throw error(errc::invalid_argument, std::string(e.what()) + detail::mustache_hint(text));
     }
-    for (const auto& m : missing) {
-        const auto line = detail::find_tag_line(text, m);
-        throw error(errc::invalid_argument,
-                    fmt::format("template {}: {}unknown variable {} (rtb defines base_image, build_from, "
-                                "build_from_scratch, build_from_versioned, build_from_lock, extra_deps, lock_files "
-                                "(name, path), has_lock_files, source_dir, lock_dir, runtime_version; add your own "
-                                "with --var NAME=VALUE)",
-                                tname, line ? fmt::format("line {}: ", line) : std::string(), detail::printable(m)));
-    }
-    for (const auto& m : missing_partials)
-        throw error(errc::invalid_argument,
-                    fmt::format("template {}: partials are not supported ({{{{>{}}}}})", tname, m));
+    std::string out = tmpl->render(template_variables(in));
+    if (options.undefined != jinja::undefined_behavior::strict) return out;
+    for (const auto plan : {plan_kind::scratch, plan_kind::versioned, plan_kind::lock})
+        for (const bool extra : {false, true})
+            for (const bool browser : {true, false}) {
+                template_inputs probe = in;
+                probe.plan = plan;
+                probe.extra_deps = extra ? (in.extra_deps.empty() ? std::string("true") : in.extra_deps) : std::string();
+                probe.enable_browser = browser;
+                if (probe.lock_files.empty()) probe.lock_files.push_back("example.lock");
+                try {
+                    (void)tmpl->render(template_variables(probe));
+                } catch (const error& e) {
+                    throw error(errc::invalid_argument,
+                                fmt::format("{} (rendering for the {} plan{}{}; this build does not use that section, "
+                                            "another would)",
+                                            e.what(), to_string(plan), extra ? ", with extra_deps" : "",
+                                            browser ? "" : ", without the browser"));
+                }
+            }
     return out;
 }
 

@@ -41,7 +41,7 @@ struct runtime_context_options {
 /// Assembles the context that builds `spec` with plan `plan` on image
 /// `from_image` (the base image for scratch, the versioned or lock image
 /// otherwise; build_plan::from_image): "Dockerfile" rendered from spec.dockerfile_template (or the
-/// default template) with spec.template_vars, "lock/<name>" for each lock
+/// default template) with spec.template_vars and spec.template_options, "lock/<name>" for each lock
 /// file, and "source/..." for the source tree. Throws invalid_argument for
 /// two lock files with the same name or a template problem.
 ///
@@ -56,6 +56,7 @@ build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, st
     in.base_image = std::string(from_image);
     in.plan = plan;
     in.extra_deps = spec.extra_deps;
+    in.enable_browser = spec.enable_browser;
     in.runtime_version = spec.runtime_version;
     in.vars = spec.template_vars;
     std::map<std::string, std::filesystem::path> names;
@@ -71,8 +72,9 @@ build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, st
         in.lock_files.push_back(name);
     }
     const std::string dockerfile =
-        spec.dockerfile_template ? render_dockerfile(*spec.dockerfile_template, options.template_name, in)
-                                 : render_dockerfile(default_dockerfile_template(), "default", in);
+        spec.dockerfile_template
+            ? render_dockerfile(*spec.dockerfile_template, options.template_name, in, spec.template_options)
+            : render_dockerfile(default_dockerfile_template(), "default", in);
     ctx.add_bytes("Dockerfile", dockerfile);
     ctx.add_tree(spec.source_dir, in.source_dir, source_filter, options.walk);
     return ctx;

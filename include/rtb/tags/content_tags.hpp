@@ -48,6 +48,7 @@ public:
         auto field = [&](std::string_view name, std::string_view value) { tags::feed_field(h, name, value); };
         field("rtb-content-lock-v1", "");
         field("base_image", spec.base_image);
+        if (!spec.enable_browser) field("enable_browser", "false");  // absent when true: earlier tags stay valid
         for (const auto& f : spec.lock_files) {
             detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
             if (!fd) detail::throw_io("read lock file", f.string());

@@ -27,9 +27,6 @@ namespace rtb {
 class openhands_tags {
 public:
     struct options {
-        /// OpenHands hashes the string "False" after the base image when the
-        /// browser is disabled.
-        bool enable_browser = true;
         unsigned jobs = 0;          ///< threads for the source hash; 0: every core
         bool use_stat_cache = false;  ///< cache file digests under stat_cache::default_directory()
     };
@@ -48,11 +45,13 @@ public:
         return t;
     }
 
-    /// md5 over the base image, the browser flag, the lock files and any extra inputs.
+    /// md5 over the base image, the browser flag, the lock files and any
+    /// extra inputs. OpenHands hashes the string "False" after the base image
+    /// when the browser is disabled (spec.enable_browser).
     digest lock_hash(const runtime_spec& spec) const {
         any_hasher h(hash_algorithm::md5);
         h.update(spec.base_image);
-        if (!options_.enable_browser) h.update("False");
+        if (!spec.enable_browser) h.update("False");
         for (const auto& f : spec.lock_files) {
             detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
             if (!fd) detail::throw_io("read lock file", f.string());
