@@ -64,7 +64,7 @@ rtb::docker_engine engine() {
     return rtb::docker_engine(o);
 }
 
-rtb::openhands_tags strategy() { return rtb::openhands_tags({.enable_browser = true, .jobs = 0, .use_stat_cache = true}); }
+rtb::openhands_tags strategy() { return rtb::openhands_tags({.jobs = 0, .use_stat_cache = true}); }
 
 /// The spec `rtb build --base-image B --source DIR --lock ... --runtime-repo R` builds.
 rtb::runtime_spec spec_for(const fs::path& dir) {

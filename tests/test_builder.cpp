@@ -320,7 +320,7 @@ BOOST_AUTO_TEST_CASE(a_build_waits_while_another_process_holds_its_lock_then_reu
     docker_engine::options o;
     o.endpoint = http::parse_docker_host(env().host);
     o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
-    test_builder holding(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+    test_builder holding(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                          holder_log, bo);
     const auto built = holding.build_runtime_image(rt.spec());
     BOOST_TEST(to_string(built.plan) != "reuse");
@@ -393,7 +393,7 @@ BOOST_AUTO_TEST_CASE(a_failed_build_keeps_its_layers_for_the_retry_when_asked) {
     o.keep_failed_build_layers = true;
     builder_options bo;
     bo.lock_directory = rt.locks;
-    test_builder b(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                    counting_logger{}, bo);
     rt.append(rt.lock, "no-such-applet-anywhere\n");
     const auto e = error_of([&] { b.build_runtime_image(rt.spec()); });
@@ -512,7 +512,7 @@ BOOST_AUTO_TEST_CASE(a_superseded_image_a_container_uses_stays_until_prune_remov
     docker_engine::options o;
     o.endpoint = http::parse_docker_host(env().host);
     o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
-    test_builder rebuilder(docker_engine(o), {}, {}, openhands_tags({.enable_browser = true, .jobs = 2, .use_stat_cache = false}),
+    test_builder rebuilder(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
                            log, bo);
     auto forced_spec = rt.spec();
     forced_spec.force_rebuild = true;
