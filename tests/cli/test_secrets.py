@@ -152,6 +152,11 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
         env=env, expect=[1, 2])
     run("build with a password in --host", "build", "--host", f"tcp://{USER}:{URL_PASSWORD}@127.0.0.1:1",
         "--base-image", base, "--source", source, env=env, expect=[2])
+    # A token as the whole userinfo of DOCKER_HOST (tcp://TOKEN@host): masked too.
+    run("exists with a token in DOCKER_HOST", "exists", base, env=dict(env, DOCKER_HOST=f"tcp://{TOKEN}@127.0.0.1:1"),
+        expect=[2])
+    run("build with a token in --host", "build", "--host", f"tcp://{TOKEN}@127.0.0.1:1", "--base-image", base,
+        "--source", source, env=env, expect=[2])
     run("tags", "tags", "--oh-version", "0.9.3", "--base-image", base, "--source", source, "--json", env=env, expect=[0])
     run("prune dry run", "prune", "--dry-run", "--keep", "2", env=env, expect=[0])
 
