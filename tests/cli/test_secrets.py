@@ -18,7 +18,7 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, engine_call, need, rtb  # noqa: E402
+from support import Checks, engine_call, need, rtb, write_secret  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -172,8 +172,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     # rtb serve with the API key in its key file, and clients with the right
     # key, a wrong one, and a build that fails on the service.
     key_file = os.path.join(tmp, "keys")
-    with open(key_file, "w") as f:
-        f.write(f"# the team's key\n{API_KEY}\n")
+    write_secret(key_file, f"# the team's key\n{API_KEY}\n")
     serve = subprocess.Popen([os.environ.get("RTB", "rtb"), "serve", "--listen", "127.0.0.1:0", "--api-key-file",
                               key_file], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     serve_port = None
@@ -215,7 +214,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     status, body = engine_call(docker_host, "GET", "/images/json")
     for img in json.loads(body) if status == 200 else []:
         for t in img.get("RepoTags") or []:
-            if t.startswith(REPO + ":") or t.startswith("local/rtb/" + REPO.rsplit("/", 1)[1] + ":"):
+            if t.startswith(REPO + ":") or t.startswith("local/rtb/key1/" + REPO.rsplit("/", 1)[1] + ":"):
                 status, body = engine_call(docker_host, "DELETE", f"/images/{urllib.parse.quote(t, safe='')}?force=1")
                 c.check(status == 200, f"removing {t}: {status} {body[:200]!r}")
 
