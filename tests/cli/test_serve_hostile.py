@@ -404,9 +404,9 @@ keys = ["{BOB_KEY}"]
         got, closed = raw(main.port, b"POST " + target.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                           b"X-API-Key: " + ALICE_KEY.encode() + b"\r\nContent-Type: multipart/form-data; boundary=x\r\n\r\n",
                           read_for=8)
-        took = time.monotonic() - start
+        # A server waiting for a body would answer nothing within read_for.
         c.check(got.startswith(b"HTTP/1.1 %d" % expected), f"POST {target} without a length: {expected} ({got[:80]!r})")
-        c.check(took < 5, f"answered at once ({took:.1f} s)")
+        print(f"POST {target.split('?')[0]} without a length answered in {time.monotonic() - start:.3f} s")
 
     # Oversized bodies on every endpoint: refused by their declared length,
     # never read, and the connection closes. POST /build takes up to
@@ -639,8 +639,8 @@ keys = ["{BOB_KEY}"]
     code, err, _ = serve_fails("--listen", "127.0.0.1:0", "--api-key-file", loose)
     c.check(code == 2 and "chmod 600" in err and ALICE_KEY not in err, f"a key file others can read is refused ({err})")
     code, err, took = serve_fails("--listen", "127.0.0.1:0", "--api-key-file", "/dev/zero")
-    c.check(code == 2 and "not a regular file" in err and took < 10,
-            f"--api-key-file /dev/zero fails at once ({code}, {took:.1f} s, {err})")
+    c.check(code == 2 and "not a regular file" in err,
+            f"--api-key-file /dev/zero is refused, not read ({code}, {took:.1f} s, {err})")
     for listen in ("127.0.0.1.nip.io:1", "0.0.0.0:0", "127.1:0"):
         code, err, _ = serve_fails("--listen", listen, "--api-key-file", keys)
         c.check(code == 2 and "not a loopback address" in err, f"--listen {listen} is refused ({code}, {err})")
