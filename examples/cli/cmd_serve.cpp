@@ -152,7 +152,13 @@ void add_serve(CLI::App& app, action& run) {
 
             serve::runtime_api_server server(std::move(so), std::move(keys));
             // A second signal ends rtb at once: the uploads must not outlive it.
-            interrupt_handler::at_second_signal([&server] { server.remove_work_files(); });
+            // It says so first (one write(2): the process may be ending
+            // under it), so the operator knows why the builds' ends are unlogged.
+            interrupt_handler::at_second_signal([&server] {
+                static constexpr char said[] = "rtb serve: a second signal: removing the uploads and exiting now\n";
+                [[maybe_unused]] const auto n = ::write(STDERR_FILENO, said, sizeof said - 1);
+                server.remove_work_files();
+            });
             struct forget_cleanup {
                 ~forget_cleanup() { interrupt_handler::at_second_signal({}); }
             } forget;
