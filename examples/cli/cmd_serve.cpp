@@ -45,6 +45,7 @@ struct serve_options {
     std::string min_body_rate = "16";         // KiB/s
     std::string max_connections = "1024";
     std::string max_per_address = "256";
+    std::string io_threads = "2";
     std::string work_dir;
     bool allow_non_loopback = false;
     bool allow_remote_add = false;
@@ -87,6 +88,8 @@ void add_serve(CLI::App& app, action& run) {
     cmd->add_option("--max-connections", o->max_connections, "Connections open at once (default 1024)");
     cmd->add_option("--max-connections-per-address", o->max_per_address,
                     "Connections open at once from one address (default 256)");
+    cmd->add_option("--io-threads", o->io_threads,
+                    "Threads serving connections (default 2; they never wait on a client or the engine)");
     cmd->add_option("--work-dir", o->work_dir, "Where uploads are kept while they wait (default: a new temp folder)");
     cmd->add_flag("--allow-non-loopback", o->allow_non_loopback, "Allow listening on an address other machines can reach");
     cmd->add_flag("--allow-remote-add", o->allow_remote_add,
@@ -132,6 +135,7 @@ void add_serve(CLI::App& app, action& run) {
                 static_cast<std::size_t>(parse_integer(o->max_connections, "--max-connections", 1, 1'000'000));
             so.http.max_connections_per_address = static_cast<std::size_t>(
                 parse_integer(o->max_per_address, "--max-connections-per-address", 1, 1'000'000));
+            so.io_threads = static_cast<std::size_t>(parse_integer(o->io_threads, "--io-threads", 1, 64));
             so.work_dir = o->work_dir;
             if (!o->host.empty()) so.engine.endpoint = http::parse_docker_host(o->host, {});
             if (!o->quiet) so.log = [](std::string_view line) { fmt::print(stderr, "rtb serve: {}\n", line); };

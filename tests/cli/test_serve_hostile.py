@@ -552,7 +552,9 @@ keys = ["{BOB_KEY}"]
             f"slow and idle clients were cut at the head deadline ({attack_stats})")
 
     # Idle floods past the per-address cap: refused at once; others served.
-    capped = Server(tmp, keys, "--max-connections-per-address", "20", env_extra={"TMPDIR": serve_tmp})
+    # (on one io thread: 40 held connections and a served client need no more)
+    capped = Server(tmp, keys, "--max-connections-per-address", "20", "--io-threads", "1",
+                    env_extra={"TMPDIR": serve_tmp})
     flood = []
     for _ in range(40):
         s = socket.socket()
@@ -682,6 +684,8 @@ keys = ["{BOB_KEY}"]
     code, err, took = serve_fails("--listen", "127.0.0.1:0", "--api-key-file", "/dev/zero")
     c.check(code == 2 and "not a regular file" in err,
             f"--api-key-file /dev/zero is refused, not read ({code}, {took:.1f} s, {err})")
+    code, err, _ = serve_fails("--listen", "127.0.0.1:0", "--api-key-file", keys, "--io-threads", "0")
+    c.check(code == 2 and "--io-threads" in err, f"--io-threads 0 is refused ({code}, {err})")
     for listen in ("127.0.0.1.nip.io:1", "0.0.0.0:0", "127.1:0"):
         code, err, _ = serve_fails("--listen", listen, "--api-key-file", keys)
         c.check(code == 2 and "not a loopback address" in err, f"--listen {listen} is refused ({code}, {err})")
