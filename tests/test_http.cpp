@@ -173,9 +173,18 @@ BOOST_AUTO_TEST_CASE(a_bad_docker_host_is_quoted_without_its_password) {
                               const std::string_view m = e.what();
                               return m.find("hunter2-pw") == m.npos && m.find("tcp://bob:***@127.0.0.1:2375") != m.npos;
                           });
+    BOOST_CHECK_EXCEPTION(http::parse_docker_host("tcp://tok-9f8e7d6c5b4a@127.0.0.1:2375"), rtb::error,
+                          [](const rtb::error& e) {
+                              const std::string_view m = e.what();
+                              return m.find("tok-9f8e7d6c5b4a") == m.npos && m.find("tcp://***@127.0.0.1:2375") != m.npos;
+                          });
     BOOST_TEST(http::detail::mask_userinfo("https://u:p@h/x@y") == "https://u:***@h/x@y");
     BOOST_TEST(http::detail::mask_userinfo("https://h/u:p@x") == "https://h/u:p@x");
-    BOOST_TEST(http::detail::mask_userinfo("tcp://user@h:1") == "tcp://user@h:1");
+    // A bare userinfo is often a token (tcp://TOKEN@host): masked whole.
+    BOOST_TEST(http::detail::mask_userinfo("tcp://user@h:1") == "tcp://***@h:1");
+    BOOST_TEST(http::detail::mask_userinfo("tcp://s3cr3t-t0ken@127.0.0.1:2375") == "tcp://***@127.0.0.1:2375");
+    BOOST_TEST(http::detail::mask_userinfo("tcp://@h:1") == "tcp://***@h:1");
+    BOOST_TEST(http::detail::mask_userinfo("s3cr3t@h") == "***@h");
 }
 
 BOOST_AUTO_TEST_CASE(retry_after_in_seconds) {

@@ -223,6 +223,7 @@ struct fake_clock {
 };
 struct seen {
     std::string plan;
+    std::string owner;
     remote_build_state from, to;
     double seconds;
 };
@@ -235,12 +236,13 @@ BOOST_AUTO_TEST_CASE(the_queue_reports_every_transition_with_its_time_and_job) {
     o.max_wait = 10s;
     o.now = [clock] { return *clock.now; };
     o.observe = [&log](const build_queue<labelled_job>::transition& t) {
-        log.push_back({t.job ? t.job->plan : "<none>", t.from, t.to, std::chrono::duration<double>(t.in_state).count()});
+        log.push_back({t.job ? t.job->plan : "<none>", t.owner ? *t.owner : "<none>", t.from, t.to,
+                       std::chrono::duration<double>(t.in_state).count()});
     };
     build_queue<labelled_job> q(o);
-    const auto a = q.submit({"lock"});
-    const auto b = q.submit({"scratch"});
-    const auto c = q.submit({"versioned"});
+    const auto a = q.submit({"lock"}, "alice");
+    const auto b = q.submit({"scratch"}, "bob");
+    const auto c = q.submit({"versioned"}, "alice");
     BOOST_TEST(q.count().queued == 3u);
     clock.advance(2s);
     auto w = q.next({});
@@ -249,7 +251,7 @@ BOOST_AUTO_TEST_CASE(the_queue_reports_every_transition_with_its_time_and_job) {
     BOOST_TEST(q.count().queued == 2u);
     BOOST_TEST(q.count().working == 1u);
     clock.advance(3s);
-    q.cancel(b);
+    q.cancel(b, "bob");
     q.finish(a, remote_build_state::success, "img:1");
     clock.advance(6s);  // c has waited 11 s: expired
     BOOST_TEST(q.count().queued == 0u);
@@ -264,7 +266,9 @@ BOOST_AUTO_TEST_CASE(the_queue_reports_every_transition_with_its_time_and_job) {
                 log[2].to == remote_build_state::success && log[2].seconds == 3));
     BOOST_TEST((log[3].plan == "versioned" && log[3].from == remote_build_state::queued &&
                 log[3].to == remote_build_state::expired && log[3].seconds == 11));
-    BOOST_TEST(c.starts_with("b-3-"));
+    BOOST_TEST((log[0].owner == "alice" && log[1].owner == "bob" && log[3].owner == "alice"),
+               "each transition names the tenant that submitted the build");
+    BOOST_TEST(is_build_id(c));
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_reports_waiting_builds_cancelled_and_an_observer_that_throws_is_ignored) {
@@ -275,8 +279,8 @@ BOOST_AUTO_TEST_CASE(shutdown_reports_waiting_builds_cancelled_and_an_observer_t
         throw std::runtime_error("a broken observer");
     };
     build_queue<labelled_job> q(o);
-    const auto a = q.submit({"lock"});
-    q.submit({"scratch"});
+    const auto a = q.submit({"lock"}, "alice");
+    q.submit({"scratch"}, "alice");
     auto w = q.next({});
     BOOST_TEST_REQUIRE(w.has_value());
     q.shutdown();

@@ -2,15 +2,18 @@
 // one process-wide std::stop_source that every long operation is handed; the
 // operation stops cleanly (the engine-side work is stopped, temporary files
 // go), and main exits with 128 + the signal (130 for Ctrl-C). A second
-// signal exits at once.
+// signal exits at once, after the cleanup registered with
+// at_second_signal() (rtb serve removes its work folder there).
 //
 // The handler itself only writes a byte to a pipe (async-signal-safe); a
 // thread reads it and calls request_stop(), which runs stop callbacks and
-// so must not run inside a signal handler.
+// so must not run inside a signal handler (nor may the cleanup).
 #pragma once
 
 #include <atomic>
 #include <csignal>
+#include <functional>
+#include <mutex>
 #include <stop_token>
 #include <thread>
 
@@ -64,6 +67,14 @@ public:
     /// The exit status for an interrupted run: 128 + the signal.
     static int exit_status() noexcept { return 128 + signal(); }
 
+    /// What must happen before a second signal ends the process at once
+    /// (quick, no waiting: it runs on the watcher thread while the rest of
+    /// the process may still be stopping). Empty: nothing.
+    static void at_second_signal(std::function<void()> cleanup) {
+        std::lock_guard lock(cleanup_mutex());
+        cleanup_slot() = std::move(cleanup);
+    }
+
 private:
     static constexpr int signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -80,14 +91,27 @@ private:
         return fd;
     }
 
+    static std::mutex& cleanup_mutex() noexcept {
+        static std::mutex m;
+        return m;
+    }
+    static std::function<void()>& cleanup_slot() noexcept {
+        static std::function<void()> f;
+        return f;
+    }
+
+    // A byte per signal: the signal number, with second_flag for a second one.
+    static constexpr char second_flag = 0x40;
+
     static void on_signal(int sig) noexcept {
         int expected = 0;
-        if (!received().compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one: now
+        const bool second = !received().compare_exchange_strong(expected, sig);
         const int fd = write_fd().load();
-        if (fd >= 0) {
-            const char c = static_cast<char>(sig);
-            [[maybe_unused]] const auto n = ::write(fd, &c, 1);
-        }
+        const char c = static_cast<char>(sig | (second ? second_flag : 0));
+        const bool told = fd >= 0 && ::write(fd, &c, 1) == 1;
+        // The second one ends the process: through the watcher (which runs
+        // the cleanup first), or here if the watcher cannot be told.
+        if (second && !told) ::_exit(128 + sig);
     }
 
     void watch() {
@@ -97,6 +121,18 @@ private:
             char c = 0;
             if (::read(fds_[0], &c, 1) != 1) continue;
             if (c == 0) return;  // the destructor
+            if (c & second_flag) {
+                {
+                    std::lock_guard lock(cleanup_mutex());
+                    if (cleanup_slot()) {
+                        try {
+                            cleanup_slot()();
+                        } catch (...) {
+                        }
+                    }
+                }
+                ::_exit(128 + (c & ~second_flag));
+            }
             source().request_stop();
         }
     }

@@ -84,13 +84,24 @@
 #include "rtb/stream/runtime_api.hpp"
 #include "rtb/stream/summary.hpp"
 
-// The Runtime API server's pure parts (the server itself, on cpp-httplib,
-// is rtb/serve/runtime_api_server.hpp).
+// The Runtime API server's pure parts (the server itself, on Boost.Beast,
+// is rtb/serve/runtime_api_server.hpp; the TOML key file,
+// rtb/serve/tenant_file.hpp, needs toml++).
 #include "rtb/serve/api_keys.hpp"
+#include "rtb/serve/build_id.hpp"
 #include "rtb/serve/build_queue.hpp"
 #include "rtb/serve/context_check.hpp"
+#include "rtb/serve/context_tree.hpp"
+#include "rtb/serve/dockerfile_scan.hpp"
+#include "rtb/serve/http_limits.hpp"
+#include "rtb/serve/key_file.hpp"
+#include "rtb/serve/listen_address.hpp"
+#include "rtb/serve/log_text.hpp"
 #include "rtb/serve/metrics.hpp"
+#include "rtb/serve/multipart_reader.hpp"
+#include "rtb/serve/query_param.hpp"
 #include "rtb/serve/rate_limiter.hpp"
+#include "rtb/serve/tenants.hpp"
 
 // Sandboxes: the spec and its checks (launch() itself, with the engine
 // transport, is rtb/sandbox/container.hpp).

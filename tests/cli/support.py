@@ -105,23 +105,60 @@ def run_measured(argv):
     return os.waitstatus_to_exitcode(status), b"".join(chunks), usage.ru_maxrss
 
 
+def write_secret(path, text):
+    """Writes a key file readable by its owner only (rtb serve refuses others)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def loopback_listener():
+    """A listening TCP socket on 127.0.0.1 (any free port) to hand to rtb
+    serve: it stays open while servers come and go, so a restarted server
+    listens on the same port with no race for it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    return s
+
+
 class ServeProcess:
     """An `rtb serve` process on 127.0.0.1 with one API key (`key`) in a key
-    file under `tmp`, building on `docker_host`; started by the constructor
-    (and again by start()), its stderr lines collected in `lines`."""
+    file under `tmp` (or the key file `key_file`), building on
+    `docker_host`; started by the constructor (and again by start()), its
+    stderr lines collected in `lines`. With `listener` (a listening socket)
+    the server serves on it instead of a port of its own: handed over by
+    systemd-style socket activation (LISTEN_PID/LISTEN_FDS, fd 3), or as
+    `--listen fd:N` with activation="fd"."""
 
-    def __init__(self, tmp, key, docker_host, *args, port=0, env_extra=None):
-        self.key_file = os.path.join(tmp, "keys")
-        with open(self.key_file, "w") as f:
-            f.write(f"# test keys\n{key}\n")
+    def __init__(self, tmp, key, docker_host, *args, port=0, env_extra=None, key_file=None, listener=None,
+                 activation="systemd"):
+        self.key_file = key_file or os.path.join(tmp, "keys")
+        if key_file is None:
+            write_secret(self.key_file, f"# test keys\n{key}\n")
         self.args = list(args)
         self.env = dict(os.environ, DOCKER_HOST=docker_host, **(env_extra or {}))
-        self.start(port)
+        self.activation = activation
+        self.start(port, listener)
 
-    def start(self, port=0):
+    def start(self, port=0, listener=None):
         self.lines = []
-        self.proc = subprocess.Popen([RTB, "serve", "--listen", f"127.0.0.1:{port}", "--api-key-file", self.key_file,
-                                      *self.args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env)
+        serve = [RTB, "serve", "--api-key-file", self.key_file, *self.args]
+        pass_fds = ()
+        if listener is None:
+            argv = serve + ["--listen", f"127.0.0.1:{port}"]
+        elif self.activation == "fd":
+            argv = serve + ["--listen", f"fd:{listener.fileno()}"]
+            pass_fds = (listener.fileno(),)
+        else:
+            # As systemd does: the socket as fd 3, LISTEN_PID naming the
+            # server's own pid (the shell's, which exec keeps).
+            argv = ["/bin/sh", "-c", 'fd=$1; shift; eval "exec 3<&$fd"; [ "$fd" = 3 ] || eval "exec $fd<&-"; '
+                    'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", str(listener.fileno()), *serve]
+            pass_fds = (listener.fileno(),)
+        self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env,
+                                     pass_fds=pass_fds)
         ready = threading.Event()
 
         def read():

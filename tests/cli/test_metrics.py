@@ -159,8 +159,9 @@ with tempfile.TemporaryDirectory(prefix="rtb-metrics-it-") as tmp:
     work = os.path.join(tmp, "work")
     serve_tmp = os.path.join(tmp, "serve-tmp")
     os.makedirs(serve_tmp)
-    prefix = f"local/rtb-mt-{run_id}"
-    main = Server(tmp, "--workers", "2", "--registry-prefix", prefix, "--work-dir", work,
+    registry_prefix = f"local/rtb-mt-{run_id}"
+    prefix = f"{registry_prefix}/key1"  # the plain key file's one key is tenant key1
+    main = Server(tmp, "--workers", "2", "--registry-prefix", registry_prefix, "--work-dir", work,
                   env_extra={"TMPDIR": serve_tmp})
     env = dict(os.environ, RTB_API_KEY=KEY)
     env.pop("DOCKER_HOST", None)

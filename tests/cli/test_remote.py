@@ -23,22 +23,27 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, ServeProcess, Checks, engine_call, need, rtb, free_port  # noqa: E402
+from support import RTB, ServeProcess, Checks, engine_call, need, rtb, loopback_listener, write_secret  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
 base = need("RTB_TEST_BASE_IMAGE")
 run_id = str(os.getpid())
 KEY = f"it-key-{run_id}-0123456789abcdef"
+# A plain key file makes each key its own tenant (key1, key2, ...), building
+# under REGISTRY_PREFIX/keyN: that is where this test's images go.
+REGISTRY_PREFIX = f"local/rtb-it-{run_id}"
+PREFIX = f"{REGISTRY_PREFIX}/key1"
 created_images = set()
 
 
 class Server(ServeProcess):
     """`rtb serve` with this test's key, building on dockerd."""
 
-    def __init__(self, tmp, *args, port=0, env_extra=None):
+    def __init__(self, tmp, *args, env_extra=None, listener=None):
         self.tmp = tmp
-        super().__init__(tmp, KEY, docker_host, *args, port=port, env_extra=env_extra)
+        super().__init__(tmp, KEY, docker_host, "--registry-prefix", REGISTRY_PREFIX, *args, env_extra=env_extra,
+                         listener=listener)
 
 
 def call(server, method, target, body=None, headers=None, key=KEY):
@@ -173,7 +178,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     work = os.path.join(tmp, "work")
     serve_tmp = os.path.join(tmp, "serve-tmp")
     os.makedirs(serve_tmp)
-    main = Server(tmp, "--workers", "4", "--registry-prefix", f"local/rtb-it-{run_id}", "--work-dir", work,
+    main = Server(tmp, "--workers", "4", "--work-dir", work,
                   env_extra={"TMPDIR": serve_tmp})
     env = dict(os.environ, RTB_API_KEY=KEY)
     env.pop("DOCKER_HOST", None)
@@ -182,7 +187,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
 
     # ------------------------------------------------------- prefix and keys
     status, _, payload = call(main, "GET", "/registry_prefix")
-    c.equal((status, payload), (200, {"registry_prefix": f"local/rtb-it-{run_id}"}), "GET /registry_prefix")
+    c.equal((status, payload), (200, {"registry_prefix": PREFIX}), "GET /registry_prefix")
     status, _, payload = call(main, "GET", "/registry_prefix", key=None)
     c.equal(status, 401, "no key: 401")
     status, _, _ = call(main, "GET", "/registry_prefix", key=KEY + "x")
@@ -210,13 +215,13 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     code, out, err = rtb(*build_args, "--template", ok_template, "--json", env=env)
     c.equal(code, 0, f"a remote build succeeds ({err[-2000:]})")
     image = json.loads(out.strip().splitlines()[-1])["image"] if code == 0 else ""
-    c.check(image.startswith(f"local/rtb-it-{run_id}/runtime:"), f"the image is named under the prefix: {image}")
+    c.check(image.startswith(f"{PREFIX}/runtime:"), f"the image is named under the prefix: {image}")
     c.check("plan" in out and '"scratch"' in out, "the plan was scratch")
     if image:
         doc = json.loads(out.strip().splitlines()[-1])
         created_images.update(doc["tags"])
         c.check(engine_has(image), "the engine has the built image")
-        c.check(len(doc["tags"]) == 3 and all(t.startswith(f"local/rtb-it-{run_id}/runtime:") and engine_has(t)
+        c.check(len(doc["tags"]) == 3 and all(t.startswith(f"{PREFIX}/runtime:") and engine_has(t)
                                               for t in doc["tags"]),
                 f"--json's tags are the names the service applied: {doc['tags']}")
         c.check(doc.get("image_id", "").startswith("sha256:") and len(doc["image_id"]) == 71,
@@ -228,7 +233,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         c.equal(code, 0, f"the second build reuses ({err[-500:]})")
         c.check(out2.strip().splitlines()[-1:] == [image], "the same image name is printed")
         c.check("plan: reuse" in err, "the plan was reuse (through GET /image_exists)")
-    code, _, _ = rtb("exists", *remote, f"local/rtb-it-{run_id}/runtime:missing", env=env)
+    code, _, _ = rtb("exists", *remote, f"{PREFIX}/runtime:missing", env=env)
     c.equal(code, 1, "a missing image: exit 1")
 
     # --runtime-repo: the service still names the image under its prefix, and
@@ -237,7 +242,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         code, out, err = rtb(*build_args, "--template", ok_template, "--runtime-repo", "rtb-bars/dbg", env=env)
         printed = out.strip().splitlines()[-1] if code == 0 and out.strip() else ""
         c.equal(code, 0, f"--runtime-repo {attempt}: succeeds ({err[-800:]})")
-        c.check(printed.startswith(f"local/rtb-it-{run_id}/dbg:"), f"--runtime-repo {attempt}: the name is the "
+        c.check(printed.startswith(f"{PREFIX}/dbg:"), f"--runtime-repo {attempt}: the name is the "
                                                                     f"service's: {printed!r}")
         c.check(printed and engine_has(printed), f"--runtime-repo {attempt}: the printed image exists: {printed!r}")
         c.check("rtb-bars/dbg" not in err.replace("--runtime-repo", ""), f"--runtime-repo {attempt}: stderr names "
@@ -247,7 +252,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     code, out, err = rtb(*build_args, "--template", ok_template, "--runtime-repo", "rtb-bars/dbg", "--force", "--json",
                          env=env)
     doc = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
-    c.check(code == 0 and doc.get("tags") and all(t.startswith(f"local/rtb-it-{run_id}/dbg:") and engine_has(t)
+    c.check(code == 0 and doc.get("tags") and all(t.startswith(f"{PREFIX}/dbg:") and engine_has(t)
                                                   for t in doc["tags"]),
             f"--runtime-repo --json: the tags applied are the service's names ({code}, {doc}, {err[-500:]})")
     c.check(doc.get("image_id", "").startswith("sha256:"), f"--runtime-repo --json: image_id is an id: {doc}")
@@ -265,9 +270,9 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     results = {}
 
     def one(n):
-        target = f"local/rtb-it-{run_id}/many:{n}"
+        target = f"{PREFIX}/many:{n}"
         status, _, payload = submit(main, f"FROM {base}\nRUN echo {run_id}-{n} > /n\n", target,
-                                    tags=[f"local/rtb-it-{run_id}/many:{n}-b"])
+                                    tags=[f"{PREFIX}/many:{n}-b"])
         if status != 200:
             results[n] = {"status": f"submit HTTP {status}", "error": str(payload)}
             return
@@ -283,8 +288,8 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
             f"every build reached SUCCESS: {[r for r in results.values() if r.get('status') != 'SUCCESS'][:3]}")
     c.equal(len({r.get("build_id") for r in results.values()}), 20, "20 distinct build ids")
     for n in range(20):
-        created_images.update({f"local/rtb-it-{run_id}/many:{n}", f"local/rtb-it-{run_id}/many:{n}-b"})
-    c.check(all(engine_has(f"local/rtb-it-{run_id}/many:{n}-b") for n in range(20)), "every extra tag was applied")
+        created_images.update({f"{PREFIX}/many:{n}", f"{PREFIX}/many:{n}-b"})
+    c.check(all(engine_has(f"{PREFIX}/many:{n}-b") for n in range(20)), "every extra tag was applied")
     started = [l for l in main.lines if l.startswith("rtb serve: build ") and l.endswith(" started")]
     c.check(len(started) >= 20, f"the server ran every build ({len(started)} started)")
 
@@ -304,21 +309,21 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         "a truncated gzip": (tar_gz({"Dockerfile": "FROM x\n", "big": os.urandom(50000)})[:3000], "uploaded context"),
     }
     for what, (ctx, expected) in hostile.items():
-        status, _, payload = submit(main, "", f"local/rtb-it-{run_id}/hostile:1", raw_context=base64.b64encode(ctx))
+        status, _, payload = submit(main, "", f"{PREFIX}/hostile:1", raw_context=base64.b64encode(ctx))
         message = payload.get("message", "") if isinstance(payload, dict) else str(payload)
         c.check(status == 400 and expected in message, f"{what}: 400 saying {expected!r} (got {status} {message!r})")
-    status, _, payload = submit(main, "", f"local/rtb-it-{run_id}/hostile:1", raw_context=b"not*base64!")
+    status, _, payload = submit(main, "", f"{PREFIX}/hostile:1", raw_context=b"not*base64!")
     c.check(status == 400 and "not valid base64" in str(payload), f"bad base64: 400 ({payload})")
     status, _, payload = call(main, "POST", "/build", b"{}", {"Content-Type": "application/json"})
     c.check(status == 400 and "multipart" in str(payload), f"not a form: 400 ({payload})")
-    body, ctype = form([("tags", "a:1")], base64.b64encode(tar_gz({"Dockerfile": "FROM x\n"})))
+    body, ctype = form([("tags", f"{PREFIX}/x:1")], base64.b64encode(tar_gz({"Dockerfile": "FROM x\n"})))
     status, _, payload = call(main, "POST", "/build", body, {"Content-Type": ctype})
     c.check(status == 400 and "target_image" in str(payload), f"no target_image: 400 ({payload})")
-    c.check(not engine_has(f"local/rtb-it-{run_id}/hostile:1"), "nothing was built from a hostile context")
+    c.check(not engine_has(f"{PREFIX}/hostile:1"), "nothing was built from a hostile context")
 
     # ------------------------------------------------------- cancel through the API
     status, _, payload = submit(main, f"FROM {base}\nRUN echo cancel-{run_id} && sleep 60\n",
-                                f"local/rtb-it-{run_id}/cancel:1")
+                                f"{PREFIX}/cancel:1")
     c.equal(status, 200, "a slow build is accepted")
     bid = payload["build_id"] if status == 200 else "none"
     c.check(wait_state(main, bid, "WORKING"), "it starts")
@@ -326,7 +331,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.equal(status, 200, f"POST /cancel_build ({payload})")
     final = wait_final(main, bid, 90)
     c.equal(final["status"], "CANCELLED", "a cancelled build ends CANCELLED")
-    c.check(not engine_has(f"local/rtb-it-{run_id}/cancel:1"), "a cancelled build leaves no image")
+    c.check(not engine_has(f"{PREFIX}/cancel:1"), "a cancelled build leaves no image")
     status, _, _ = call(main, "POST", "/cancel_build?build_id=b-0-nothing")
     c.equal(status, 404, "cancelling an unknown build: 404")
     status, _, _ = call(main, "GET", "/build_status?build_id=b-0-nothing")
@@ -354,14 +359,14 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     small = Server(tmp, "--max-upload", "1", "--max-context", "1", "--max-entries", "5",
                    env_extra={"TMPDIR": serve_tmp})
     big = base64.b64encode(os.urandom(2 << 20))
-    status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/big:1", raw_context=big)
+    status, _, payload = submit(small, "", f"{PREFIX}/big:1", raw_context=big)
     c.equal(status, 413, f"a 2.7 MiB upload to a 1 MiB server: 413 ({payload})")
     bomb = tar_gz({"Dockerfile": "FROM x\n", "zeros": b"\0" * (8 << 20)})
     c.check(len(bomb) < (1 << 20) // 2, "the bomb is small compressed")
-    status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/bomb:1", raw_context=base64.b64encode(bomb))
-    c.check(status == 400 and "expands to more than" in str(payload), f"a gzip bomb: 400 ({status} {payload})")
+    status, _, payload = submit(small, "", f"{PREFIX}/bomb:1", raw_context=base64.b64encode(bomb))
+    c.check(status == 400 and "1048576 bytes" in str(payload), f"a gzip bomb: 400 ({status} {payload})")
     many = tar_gz({"Dockerfile": "FROM x\n", **{f"f{i}": "x" for i in range(10)}})
-    status, _, payload = submit(small, "", f"local/rtb-it-{run_id}/many:1", raw_context=base64.b64encode(many))
+    status, _, payload = submit(small, "", f"{PREFIX}/many:1", raw_context=base64.b64encode(many))
     c.check(status == 400 and "more than 5 entries" in str(payload), f"too many entries: 400 ({status} {payload})")
     c.equal(small.stop(), 128 + signal.SIGTERM, "the small server stops")
     # The rate limit, on a server of its own: 8 requests at once against a
@@ -376,16 +381,16 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     # ------------------------------------------------------- TIMEOUT and EXPIRED
     slow = Server(tmp, "--workers", "1", "--build-timeout", "3s", "--queue-timeout", "1s",
                   env_extra={"TMPDIR": serve_tmp})
-    status_a, _, a = submit(slow, f"FROM {base}\nRUN echo timeout-{run_id} && sleep 60\n", f"local/rtb-it-{run_id}/t:1")
+    status_a, _, a = submit(slow, f"FROM {base}\nRUN echo timeout-{run_id} && sleep 60\n", f"{PREFIX}/t:1")
     c.check(status_a == 200 and wait_state(slow, a["build_id"], "WORKING"), "the slow build runs")
-    status_b, _, b = submit(slow, f"FROM {base}\nRUN echo expired-{run_id}\n", f"local/rtb-it-{run_id}/e:1")
+    status_b, _, b = submit(slow, f"FROM {base}\nRUN echo expired-{run_id}\n", f"{PREFIX}/e:1")
     c.equal(status_b, 200, "a second build is queued")
     fa = wait_final(slow, a["build_id"], 120) if status_a == 200 else {}
     c.equal(fa.get("status"), "TIMEOUT", f"a build past --build-timeout ends TIMEOUT ({fa})")
     fb = wait_final(slow, b["build_id"], 60) if status_b == 200 else {}
     c.equal(fb.get("status"), "EXPIRED", f"a build queued past --queue-timeout ends EXPIRED ({fb})")
     c.check("never ran" in fb.get("error", ""), "EXPIRED says it never ran")
-    c.check(not engine_has(f"local/rtb-it-{run_id}/t:1") and not engine_has(f"local/rtb-it-{run_id}/e:1"),
+    c.check(not engine_has(f"{PREFIX}/t:1") and not engine_has(f"{PREFIX}/e:1"),
             "neither left an image")
     # Through the client: TIMEOUT is a failed build (exit 1) naming it.
     code, _, err = rtb(*build_args[:3], "--host", slow.url, *build_args[5:], "--template", slow_template, "--force",
@@ -394,16 +399,20 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.equal(slow.stop(), 128 + signal.SIGTERM, "the slow server stops")
 
     # ------------------------------------------------------- the server restarted mid-poll
-    port = free_port()
+    # The test holds the listening socket and hands it to each server (as
+    # systemd's socket activation does): the restarted one listens on the
+    # same port with no window in which another process could take it, and
+    # the client's polls wait in the socket's backlog meanwhile.
+    listener = loopback_listener()
     flaky_work = os.path.join(tmp, "flaky-work")
-    flaky = Server(tmp, "--work-dir", flaky_work, port=port, env_extra={"TMPDIR": serve_tmp})
+    flaky = Server(tmp, "--work-dir", flaky_work, env_extra={"TMPDIR": serve_tmp}, listener=listener)
     p, lines, reader = popen_collect([RTB, "build", "--transport", "remote", "--host", flaky.url, "--poll-interval",
                                       "200ms", "--base-image", base, "--source", src, "--template", slow_template,
                                       "--force"], env)
     submitted = wait_for_line(lines, "submitted to", 120)
     c.check(submitted is not None, "the build was submitted before the restart")
     flaky.stop(signal.SIGKILL)
-    flaky.start(port)
+    flaky.start(listener=listener)
     try:
         code = p.wait(120)
     except subprocess.TimeoutExpired:
@@ -414,14 +423,14 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
     c.equal(code, 2, "after the restart the client ends with an error, no hang")
     c.check("unknown to the service" in err, f"and says the service forgot the build: {err[-600:]}")
     c.equal(flaky.stop(), 128 + signal.SIGTERM, "the restarted server stops")
+    listener.close()
 
     # ------------------------------------------------------- refused configurations
     code, _, err = rtb("serve", "--listen", "0.0.0.0:0", "--api-key-file", main.key_file,
                        env=dict(os.environ, DOCKER_HOST=docker_host))
     c.check(code == 2 and "not a loopback address" in err, f"a non-loopback --listen is refused ({code}, {err})")
     short_keys = os.path.join(tmp, "short-keys")
-    with open(short_keys, "w") as f:
-        f.write("tooshort\n")
+    write_secret(short_keys, "tooshort\n")
     code, _, err = rtb("serve", "--listen", "127.0.0.1:0", "--api-key-file", short_keys,
                        env=dict(os.environ, DOCKER_HOST=docker_host))
     c.check(code == 2 and "line 1" in err and "tooshort" not in err, f"a short key is refused, unshown ({code}, {err})")

@@ -18,7 +18,7 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import Checks, engine_call, need, rtb  # noqa: E402
+from support import Checks, engine_call, need, rtb, write_secret  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -152,6 +152,11 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
         env=env, expect=[1, 2])
     run("build with a password in --host", "build", "--host", f"tcp://{USER}:{URL_PASSWORD}@127.0.0.1:1",
         "--base-image", base, "--source", source, env=env, expect=[2])
+    # A token as the whole userinfo of DOCKER_HOST (tcp://TOKEN@host): masked too.
+    run("exists with a token in DOCKER_HOST", "exists", base, env=dict(env, DOCKER_HOST=f"tcp://{TOKEN}@127.0.0.1:1"),
+        expect=[2])
+    run("build with a token in --host", "build", "--host", f"tcp://{TOKEN}@127.0.0.1:1", "--base-image", base,
+        "--source", source, env=env, expect=[2])
     run("tags", "tags", "--oh-version", "0.9.3", "--base-image", base, "--source", source, "--json", env=env, expect=[0])
     run("prune dry run", "prune", "--dry-run", "--keep", "2", env=env, expect=[0])
 
@@ -167,8 +172,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     # rtb serve with the API key in its key file, and clients with the right
     # key, a wrong one, and a build that fails on the service.
     key_file = os.path.join(tmp, "keys")
-    with open(key_file, "w") as f:
-        f.write(f"# the team's key\n{API_KEY}\n")
+    write_secret(key_file, f"# the team's key\n{API_KEY}\n")
     serve = subprocess.Popen([os.environ.get("RTB", "rtb"), "serve", "--listen", "127.0.0.1:0", "--api-key-file",
                               key_file], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     serve_port = None
@@ -210,7 +214,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-secrets-") as tmp:
     status, body = engine_call(docker_host, "GET", "/images/json")
     for img in json.loads(body) if status == 200 else []:
         for t in img.get("RepoTags") or []:
-            if t.startswith(REPO + ":") or t.startswith("local/rtb/" + REPO.rsplit("/", 1)[1] + ":"):
+            if t.startswith(REPO + ":") or t.startswith("local/rtb/key1/" + REPO.rsplit("/", 1)[1] + ":"):
                 status, body = engine_call(docker_host, "DELETE", f"/images/{urllib.parse.quote(t, safe='')}?force=1")
                 c.check(status == 200, f"removing {t}: {status} {body[:200]!r}")
 

@@ -45,6 +45,38 @@ inline std::string tar_entry(std::string_view name, char type = '0', std::string
     return out;
 }
 
+/// An old-GNU sparse entry (type 'S'): `data` stored once, at `offset`, in
+/// a file whose expanded size is `real_size` (the rest are holes). What GNU
+/// tar --sparse writes; a few hundred bytes can claim gigabytes.
+inline std::string gnu_sparse_entry(std::string_view name, std::uint64_t real_size, std::uint64_t offset,
+                                    std::string_view data) {
+    char h[512] = {};
+    std::copy_n(name.begin(), std::min<std::size_t>(name.size(), 100), h);
+    std::memcpy(h + 100, "0000644", 7);
+    std::memcpy(h + 108, "0000000", 7);
+    std::memcpy(h + 116, "0000000", 7);
+    const auto size = fmt::format("{:011o}", data.size());
+    std::memcpy(h + 124, size.data(), 11);
+    std::memcpy(h + 136, "00000000000", 11);
+    h[156] = 'S';
+    std::memcpy(h + 257, "ustar  ", 8);  // the old GNU magic and version
+    const auto off = fmt::format("{:011o}", offset), num = fmt::format("{:011o}", data.size());
+    std::memcpy(h + 386, off.data(), 11);   // sparse map, first entry: offset ...
+    std::memcpy(h + 398, num.data(), 11);   // ... and bytes
+    const auto real = fmt::format("{:011o}", real_size);
+    std::memcpy(h + 483, real.data(), 11);  // the expanded size
+    std::memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    const auto chk = fmt::format("{:06o}", sum);
+    std::memcpy(h + 148, chk.data(), 6);
+    h[154] = '\0';
+    std::string out(h, 512);
+    out += data;
+    out.append((512 - data.size() % 512) % 512, '\0');
+    return out;
+}
+
 /// A tar of `files` (path -> content), mode 0644, mtime 0, owner 0.
 inline std::string mini_tar(const std::map<std::string, std::string>& files) {
     std::string out;

@@ -2,6 +2,9 @@
 // records of their states (the states GET /build_status names), expiry, and
 // cancellation. Workers take builds with next(); readers ask status();
 // options::observe hears every state change (the server's metrics).
+// A build belongs to the tenant that submitted it: status() and cancel()
+// for another owner answer exactly as for an unknown id. Ids are 128 random
+// bits (build_id.hpp); error records are cut to a bounded size.
 // Time comes from an injected clock, so tests step through expiry without
 // waiting; the server uses steady_clock.
 #pragma once
@@ -16,7 +19,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -24,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "rtb/error.hpp"
+#include "rtb/serve/build_id.hpp"
 #include "rtb/stream/runtime_api.hpp"
 
 namespace rtb::serve {
@@ -48,6 +51,7 @@ public:
     /// a final state), as options::observe hears it: what metrics need.
     struct transition {
         const Job* job;  ///< the build's job (null only if it is already gone)
+        const std::string* owner;  ///< the tenant that submitted it
         remote_build_state from, to;
         clock::duration in_state;  ///< how long the build was in `from`
     };
@@ -57,6 +61,7 @@ public:
         std::chrono::milliseconds max_wait{30 * 60 * 1000};       ///< in the queue longer: EXPIRED
         std::chrono::milliseconds keep_finished{60 * 60 * 1000};  ///< records of finished builds are kept this long
         std::size_t max_records = 10'000;                         ///< finished records beyond this go, oldest first
+        std::size_t max_error_bytes = 16 * 1024;                  ///< a longer error record keeps its head and tail
         std::function<clock::time_point()> now = [] { return clock::now(); };
         /// Told of every transition, under the queue's lock: keep it short and
         /// never call back into the queue. What it throws is ignored.
@@ -70,20 +75,23 @@ public:
         std::stop_token stop;  ///< requested by cancel() and shutdown()
     };
 
-    explicit build_queue(options o) : opts_(std::move(o)), rng_(std::random_device{}()) {}
+    explicit build_queue(options o) : opts_(std::move(o)) {}
     build_queue() : build_queue(options{}) {}
 
-    /// Queues a build; returns its id ("b-<n>-<random>"). Throws
-    /// server_error (HTTP 503) when the queue is full or shut down.
-    std::string submit(Job job) {
+    /// Queues a build for `owner` (its tenant); returns its id (new_build_id():
+    /// "b-" and 128 random bits in hex). Throws server_error (HTTP 503) when
+    /// the queue is full or shut down.
+    std::string submit(Job job, std::string owner) {
         std::lock_guard lock(mutex_);
         sweep_locked(opts_.now());
         if (closed_) throw error(errc::server_error, "the server is shutting down");
         if (queue_.size() >= opts_.max_queued)
             throw error(errc::server_error,
                         fmt::format("the build queue is full ({} builds waiting); try again later", queue_.size()));
-        const std::string id = fmt::format("b-{}-{:08x}", ++counter_, rng_() & 0xffffffffu);
+        std::string id = new_build_id();
+        while (records_.contains(id)) id = new_build_id();  // 2^-128: never, but cheap to be sure
         record r;
+        r.owner = std::move(owner);
         r.state = remote_build_state::queued;
         r.job = std::make_shared<Job>(std::move(job));
         r.created = opts_.now();
@@ -131,7 +139,7 @@ public:
         r.state = state;
         r.image = std::move(image);
         r.image_id = std::move(image_id);
-        r.error = std::move(message);
+        r.error = bounded_error(std::move(message), opts_.max_error_bytes);
         r.finished = opts_.now();
         if (from == remote_build_state::working)
             tell(r, from, r.finished - r.started);
@@ -143,24 +151,25 @@ public:
     }
 
     /// The build's state; std::nullopt for an unknown id (never issued, or
-    /// its record was dropped after keep_finished).
-    std::optional<build_status_view> status(const std::string& id) {
+    /// its record was dropped after keep_finished) and for a build `owner`
+    /// did not submit (indistinguishable from an unknown one).
+    std::optional<build_status_view> status(const std::string& id, std::string_view owner) {
         std::lock_guard lock(mutex_);
         sweep_locked(opts_.now());
         auto it = records_.find(id);
-        if (it == records_.end()) return std::nullopt;
+        if (it == records_.end() || it->second.owner != owner) return std::nullopt;
         return view(it->first, it->second);
     }
 
     /// Cancels a build: a queued one at once (CANCELLED), a running one
     /// through its stop token (CANCELLED once its worker stops). Returns the
-    /// state after the call; std::nullopt for an unknown id. A finished build
-    /// keeps its state.
-    std::optional<build_status_view> cancel(const std::string& id) {
+    /// state after the call; std::nullopt for an unknown id or another
+    /// owner's build (nothing is cancelled). A finished build keeps its state.
+    std::optional<build_status_view> cancel(const std::string& id, std::string_view owner) {
         std::lock_guard lock(mutex_);
         sweep_locked(opts_.now());
         auto it = records_.find(id);
-        if (it == records_.end()) return std::nullopt;
+        if (it == records_.end() || it->second.owner != owner) return std::nullopt;
         auto& r = it->second;
         if (r.state == remote_build_state::queued) {
             r.state = remote_build_state::cancelled;
@@ -225,6 +234,7 @@ public:
 private:
     struct record {
         remote_build_state state = remote_build_state::queued;
+        std::string owner;
         std::string image, image_id, error;
         std::shared_ptr<Job> job;
         std::stop_source stop;
@@ -236,12 +246,21 @@ private:
     void tell(const record& r, remote_build_state from, clock::duration in_state) noexcept {
         if (!opts_.observe) return;
         try {
-            opts_.observe(transition{r.job.get(), from, r.state, in_state});
+            opts_.observe(transition{r.job.get(), &r.owner, from, r.state, in_state});
         } catch (...) {
         }
     }
 
     static build_status_view view(const std::string& id, const record& r) { return {id, r.state, r.image, r.image_id, r.error}; }
+
+    // An error record of at most `max` bytes: the head (what failed) and the
+    // tail (the log's last lines), with what was cut in between.
+    static std::string bounded_error(std::string message, std::size_t max) {
+        if (message.size() <= max || max < 256) return message.size() <= max ? message : message.substr(0, max);
+        const std::size_t head = max / 4, tail = max - head - 64;
+        return fmt::format("{}\n[... {} bytes cut ...]\n{}", message.substr(0, head),
+                           message.size() - head - tail, message.substr(message.size() - tail));
+    }
 
     // Expires builds that waited too long; drops old finished records.
     void sweep_locked(clock::time_point now) {
@@ -271,8 +290,6 @@ private:
     std::map<std::string, record> records_;
     std::deque<std::string> queue_;
     std::deque<std::string> finished_order_;
-    std::uint64_t counter_ = 0;
-    std::minstd_rand rng_;
     bool closed_ = false;
 };
 

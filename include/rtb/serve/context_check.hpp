@@ -1,15 +1,18 @@
 // Checking an uploaded build context before anything builds from it: the
 // service receives a tar (gzip-compressed or not) from a client it does not
 // trust. Every entry is checked (no absolute paths, no "..", no links out of
-// the root, no devices, bounded counts and sizes, gzip bombs cut off by the
-// bytes they expand to), and a clean tar of the checked entries is written,
-// so the engine only ever sees what was checked.
+// the root however they chain, nothing written through a link, no devices,
+// no sparse files, bounded counts and sizes, gzip bombs cut off by the bytes
+// they expand to, and the size limit counted on what the clean tar will
+// hold), and a clean tar of the checked entries is written, so the engine
+// only ever sees what was checked.
 #pragma once
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -28,23 +31,29 @@
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/serve/context_tree.hpp"
 
 namespace rtb::serve {
 
 /// Limits for one uploaded context.
 struct context_limits {
     std::uint64_t max_entries = 100'000;
-    /// The tar's size once decompressed (headers and contents): a gzip bomb
-    /// stops here, however well it compresses.
+    /// Both the tar's size once decompressed (headers and contents: a gzip
+    /// bomb stops here, however well it compresses) and the contents the
+    /// clean tar will hold, counted from each entry's size before it is
+    /// copied (what is written, not what was sent).
     std::uint64_t max_bytes = std::uint64_t{2} << 30;
     std::size_t max_path = 4096;
+    /// The Dockerfile is kept in memory for the checks that read it.
+    std::size_t max_dockerfile = std::size_t{1} << 20;
 };
 
 /// What a checked context held.
 struct context_summary {
     std::uint64_t entries = 0;
-    std::uint64_t content_bytes = 0;  ///< regular files' contents
+    std::uint64_t content_bytes = 0;  ///< regular files' contents (what the clean tar holds)
     std::uint64_t tar_bytes = 0;      ///< the decompressed input
+    std::string dockerfile;           ///< the top-level Dockerfile's text
 };
 
 /// Where a clean tar's bytes go.
@@ -325,6 +334,7 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         fail_write("cannot start the clean tar");
 
     std::set<std::string, std::less<>> files;  // regular files seen: hard link targets
+    context_tree tree;                          // what unpacking will make, links judged on it
     bool has_dockerfile = false;
     std::string buffer(256 * 1024, '\0');
     for (std::uint64_t index = 1;; ++index) {
@@ -348,6 +358,24 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
             if (type != AE_IFDIR || hardlink) fail(fmt::format("{} names the context root but is not a directory", where));
             continue;  // "." itself: nothing to write
         }
+        // A sparse file's header claims its expanded size while the upload
+        // holds only its data blocks (3 GiB from a few hundred bytes); no
+        // docker client sends one.
+        if (archive_entry_sparse_count(e) > 0)
+            fail(fmt::format("{} is a sparse file; a context holds plain files (no docker client sends sparse "
+                             "entries)",
+                             where));
+        const auto node = hardlink || type == AE_IFREG ? context_tree::kind::file
+                          : type == AE_IFLNK          ? context_tree::kind::symlink
+                                                      : context_tree::kind::directory;
+        if (hardlink || type == AE_IFREG || type == AE_IFDIR || type == AE_IFLNK) {
+            const char* target = type == AE_IFLNK ? archive_entry_symlink(e) : nullptr;
+            if (const auto why = tree.add(*path, node, target ? target : "", index)) fail(fmt::format("{} {}", where, *why));
+        }
+        if (*path == "Dockerfile" && (hardlink || type != AE_IFREG))
+            fail(fmt::format("{} is the Dockerfile but not a regular file (a link would make the engine read "
+                             "another file than the one checked)",
+                             where));
         std::unique_ptr<struct archive_entry, detail::archive_entry_deleter> clean(archive_entry_new2(w.get()));
         archive_entry_copy_pathname(clean.get(), path->c_str());
         archive_entry_set_mtime(clean.get(), archive_entry_mtime(e), 0);
@@ -367,6 +395,14 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         } else if (type == AE_IFREG) {
             size = archive_entry_size(e);
             if (size < 0) fail(fmt::format("{} has a negative size", where));
+            // Counted before a byte is copied: what the clean tar will hold.
+            if (static_cast<std::uint64_t>(size) > limits.max_bytes - std::min(limits.max_bytes, summary.content_bytes))
+                fail(fmt::format("{} ({} bytes) would make the context larger than {} bytes (the limit for a "
+                                 "context; a tar bomb?)",
+                                 where, size, limits.max_bytes));
+            if (*path == "Dockerfile" && static_cast<std::uint64_t>(size) > limits.max_dockerfile)
+                fail(fmt::format("{} is a Dockerfile of {} bytes; at most {} are accepted", where, size,
+                                 limits.max_dockerfile));
             archive_entry_set_filetype(clean.get(), AE_IFREG);
             files.insert(*path);
             if (*path == "Dockerfile") has_dockerfile = true;
@@ -390,9 +426,11 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
             const auto n = archive_read_data(in.get(), buffer.data(), buffer.size());
             if (n < 0) fail_read(fmt::format("{} (its contents)", where));
             if (n == 0) break;
+            if (copied + n > size) fail(fmt::format("{} holds more than its {} bytes", where, size));
             if (archive_write_data(w.get(), buffer.data(), static_cast<std::size_t>(n)) != n)
                 fail_write(fmt::format("cannot write {}", where));
             check_sink();
+            if (*path == "Dockerfile") summary.dockerfile.append(buffer.data(), static_cast<std::size_t>(n));
             copied += n;
         }
         if (copied != size) fail(fmt::format("{} is truncated ({} of {} bytes)", where, copied, size));
@@ -400,6 +438,11 @@ context_summary check_context(S& input, const byte_sink& out, const context_limi
         ++summary.entries;
     }
     if (!has_dockerfile) fail("there is no Dockerfile at the top of the context");
+    // Chains of links, judged once every link is known (a link may lead
+    // through one that comes later in the tar).
+    if (const auto out = tree.escaping_link())
+        fail(fmt::format("entry {} {} is a symbolic link that {} when followed", out->index,
+                         printable(out->path.substr(0, 300)), out->why));
     if (archive_write_close(w.get()) != ARCHIVE_OK) fail_write("cannot finish the clean tar");
     check_sink();
     summary.tar_bytes = reader.produced();

@@ -27,6 +27,7 @@
 #include "rtb/image_ref.hpp"
 #include "rtb/image_labels.hpp"
 #include "rtb/leftover_images.hpp"
+#include "rtb/detail/rfc3339.hpp"
 #include "rtb/context/directory_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/stream/engine_stream.hpp"
@@ -520,8 +521,13 @@ private:
                 if (t.get_string().get(v) == simdjson::SUCCESS) s.repo_tags.emplace_back(v);
         std::int64_t size = 0;
         if (item["Size"].get_int64().get(size) == simdjson::SUCCESS && size > 0) s.size = static_cast<std::uint64_t>(size);
+        // GET /images/json gives Created as Unix seconds; GET /images/{name}/json
+        // (Docker and Podman) as an RFC 3339 string.
         std::int64_t created = 0;
+        std::string_view stamp;
         if (item["Created"].get_int64().get(created) == simdjson::SUCCESS) s.created = created;
+        else if (item["Created"].get_string().get(stamp) == simdjson::SUCCESS)
+            if (const auto t = rtb::detail::parse_rfc3339(stamp)) s.created = t->seconds;
         return s;
     }
 

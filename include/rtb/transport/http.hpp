@@ -86,7 +86,9 @@ struct endpoint {
 };
 
 namespace detail {
-/// `scheme://user:***@host...`: a URL as an error may quote it.
+/// `scheme://user:***@host...`, `scheme://***@host...`: a URL as an error
+/// may quote it. Userinfo without a colon is masked whole: it is often a
+/// token (`tcp://TOKEN@host`), not a user name.
 inline std::string mask_userinfo(std::string_view url) {
     const auto scheme_end = url.find("://");
     const auto authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
@@ -94,7 +96,7 @@ inline std::string mask_userinfo(std::string_view url) {
     if (at == std::string_view::npos || url.substr(authority, at - authority).find('/') != std::string_view::npos)
         return std::string(url);
     const auto colon = url.substr(authority, at - authority).find(':');
-    if (colon == std::string_view::npos) return std::string(url);
+    if (colon == std::string_view::npos) return fmt::format("{}***{}", url.substr(0, authority), url.substr(at));
     return fmt::format("{}***{}", url.substr(0, authority + colon + 1), url.substr(at));
 }
 
