@@ -87,6 +87,7 @@ struct output_options {
     std::string output = "-";
     bool gzip = false;
     int level = 6;
+    std::string codec = "automatic";
     bool base64 = false;
 };
 
@@ -94,6 +95,10 @@ void add_output(CLI::App* cmd, output_options& o) {
     cmd->add_option("-o,--output", o.output, "Where to write (default: standard output)");
     cmd->add_flag("--gzip,-z", o.gzip, "Compress with gzip (deterministic, on every core)");
     cmd->add_option("--level", o.level, "gzip level, 0-9 (default 6)")->check(CLI::Range(0, 9));
+    cmd->add_option("--gzip-codec", o.codec,
+                    "automatic (per block: libdeflate unless zlib compresses it better), libdeflate (fastest) or "
+                    "zlib")
+        ->check(CLI::IsMember({"automatic", "libdeflate", "zlib"}));
     cmd->add_flag("--base64", o.base64, "Encode the result in base64 (what the remote build API takes)");
 }
 
@@ -112,7 +117,10 @@ void write_context(const build_context& ctx, const output_options& o, unsigned j
     }
     tar_stream tar(ctx);
     if (o.gzip) {
-        gzip_stream gz(std::move(tar), {.level = o.level, .jobs = jobs});
+        const auto codec = o.codec == "libdeflate" ? gzip_codec::libdeflate
+                           : o.codec == "zlib"     ? gzip_codec::zlib
+                                                   : gzip_codec::automatic;
+        gzip_stream gz(std::move(tar), {.level = o.level, .jobs = jobs, .codec = codec});
         if (o.base64) {
             base64_stream b(std::move(gz));
             copy_to_fd(b, fd, display);

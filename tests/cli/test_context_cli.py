@@ -17,6 +17,7 @@ import sys
 import tarfile
 import tempfile
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import rss_limit_kib  # noqa: E402
@@ -186,6 +187,35 @@ class Pack(Tree):
         b64 = run("context", "pack", "--gzip", "--base64", d).stdout
         self.assertEqual(base64.b64decode(b64, validate=True), raw)
 
+    def test_every_codec_packs_one_gzip_member_that_gzip_and_python_accept(self):
+        # several 1 MiB blocks of text and of noise, so blocks end mid-stream
+        d = self.dir()
+        words = " ".join(["import", "self", "value", "runtime", "event"][i * 7 % 5] + str(i % 97) for i in range(400_000))
+        write(d, "words.txt", words)
+        write(d, "noise.bin", os.urandom(1_500_000))
+        write(d, "src/main.py", "print('hi')\n" * 1000)
+        tar = run("context", "pack", d).stdout
+        for codec in ("automatic", "libdeflate", "zlib"):
+            with self.subTest(codec=codec):
+                out = os.path.join(self.tmp, f"{codec}.tar.gz")
+                run("context", "pack", "--gzip", "--gzip-codec", codec, "-o", out, d)
+                t = subprocess.run(["gzip", "-t", out], capture_output=True)
+                self.assertEqual(t.returncode, 0, t.stderr)
+                with open(out, "rb") as f:
+                    raw = f.read()
+                self.assertEqual(gzip.decompress(raw), tar)
+                # one member: a decoder that stops after the first member sees everything
+                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.assertEqual(z.decompress(raw) + z.flush(), tar)
+                self.assertTrue(z.eof)
+                self.assertEqual(z.unused_data, b"")
+                with tarfile.open(fileobj=io.BytesIO(raw), mode="r|gz") as stream:  # streaming, as a server reads
+                    self.assertEqual(sorted(m.name for m in stream), sorted(tarfile.open(fileobj=io.BytesIO(tar)).getnames()))
+                # the same bytes on one thread
+                self.assertEqual(run("context", "pack", "--gzip", "--gzip-codec", codec, "--jobs", "1", d).stdout, raw)
+        r = run("context", "pack", "--gzip", "--gzip-codec", "pigz", "-o", os.devnull, d, check=False)
+        self.assertEqual(r.returncode, 2)
+
     def test_source_date_epoch_sets_every_mtime(self):
         d = self.make("t", self.FILES, 0o022, 5)
         data = run("context", "pack", d, env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout
@@ -233,7 +263,8 @@ class Pack(Tree):
         with open(os.path.join(d, "sparse"), "wb") as f:
             f.truncate(size)
         write(d, "small", "s")
-        for flags in ([], ["--gzip", "--level", "1"]):
+        for flags in ([], ["--gzip", "--level", "1"], ["--gzip", "--level", "1", "--gzip-codec", "libdeflate"],
+                      ["--gzip", "--level", "1", "--gzip-codec", "zlib"]):
             with self.subTest(flags=flags):
                 p = subprocess.Popen([RTB, "context", "pack", *flags, d], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
