@@ -25,7 +25,7 @@ struct deflate_final_block {
 /// Where the final block of `stream` starts and ends, or nothing when the
 /// bytes are not exactly one complete, well-formed deflate stream (so a
 /// caller never patches what it did not understand).
-std::optional<deflate_final_block> find_final_block(std::span<const unsigned char> stream);
+inline std::optional<deflate_final_block> find_final_block(std::span<const unsigned char> stream);
 
 // ---------------------------------------------------------------------------
 
