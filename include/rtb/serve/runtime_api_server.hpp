@@ -91,6 +91,7 @@ private:
         std::string target_image;
         std::vector<std::string> tags;
         std::map<std::string, std::string> build_args, labels;
+        bool labels_in_dockerfile = false;  // the context's Dockerfile sets `labels` (see build_request)
         std::string platform;
         job() = default;
         job(job&& o) noexcept = default;
@@ -360,6 +361,8 @@ inline void runtime_api_server::handle_build(const httplib::Request& req, httpli
             (field == "build_arg" ? j.build_args : j.labels)[value.substr(0, eq)] = value.substr(eq + 1);
         } else if (field == "platform") {
             j.platform = value;
+        } else if (field == "labels_in_dockerfile") {
+            j.labels_in_dockerfile = value == "1";
         }
         field.clear();
         value.clear();
@@ -577,6 +580,7 @@ inline void runtime_api_server::work(std::stop_token stop) {
         req.tags.insert(req.tags.end(), j.tags.begin(), j.tags.end());
         req.build_args = j.build_args;
         req.labels = j.labels;
+        req.labels_in_dockerfile = j.labels_in_dockerfile;
         req.platform = j.platform;
         const auto what = fmt::format("remote build {} of {}", w->id, j.target_image);
         say(fmt::format("build {} started", w->id));
