@@ -19,6 +19,10 @@
 #include "rtb/context/gzip_stream.hpp"
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"
+#include "rtb/image_labels.hpp"
+#include "rtb/tags/content_tags.hpp"
+#include "rtb/tags/openhands_tags.hpp"
+#include "rtb/version.hpp"
 
 namespace rtb::cli {
 
@@ -214,6 +218,9 @@ void add_context(CLI::App& app, action& run) {
             std::string version;
             std::string dialect = "moby";
             std::string folder;
+            std::string strategy = "openhands";
+            bool no_browser = false;
+            bool no_labels = false;
             bool dockerfile_only = false;
             bool list = false;
             unsigned jobs = 0;
@@ -231,7 +238,15 @@ void add_context(CLI::App& app, action& run) {
         cmd->add_option("--template", o->template_file, "A Dockerfile template (mustache; default: rtb's runtime template)");
         cmd->add_option("--var", o->vars, "NAME=VALUE for the template (repeatable)");
         cmd->add_option("--extra-deps", o->extra_deps, "A shell command installing extra dependencies");
-        cmd->add_option("--oh-version", o->version, "The runtime version (the template's runtime_version)");
+        cmd->add_option("--oh-version", o->version,
+                        "The runtime version (the template's runtime_version; the tags in the LABEL line take rtb's "
+                        "version without it, as rtb build does)");
+        cmd->add_option("--strategy", o->strategy, "Tags for the LABEL line: openhands or content, as rtb build")
+            ->check(CLI::IsMember({"openhands", "content"}));
+        cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False (the lock tag in the LABEL line)");
+        cmd->add_flag("--no-labels", o->no_labels,
+                      "Leave out the LABEL line rtb build appends to the Dockerfile (rtb's labels: its version, the "
+                      "three tags, the base image and the plan)");
         cmd->add_option("--dialect", o->dialect, ".dockerignore rules for the source: moby or docker-20.10")
             ->check(CLI::IsMember({"moby", "docker-20.10"}));
         cmd->add_option("--folder", o->folder, "Write the context into this (new or empty) folder instead of a tar");
@@ -263,6 +278,16 @@ void add_context(CLI::App& app, action& run) {
                 opt.walk.jobs = o->jobs;
                 opt.walk.on_skip = warn_skipped();
                 const auto plan = parse_build_plan(o->plan);
+                if (!o->no_labels) {
+                    // the labels rtb build would write, from the tags it would compute
+                    runtime_spec hashed = spec;
+                    if (hashed.runtime_version.empty()) hashed.runtime_version = version_string;
+                    const tag_set tags =
+                        o->strategy == "openhands"
+                            ? openhands_tags({.enable_browser = !o->no_browser, .jobs = o->jobs}).tags(hashed)
+                            : content_tags({.jobs = o->jobs}).tags(hashed);
+                    opt.labels = runtime_image_labels(tags, o->base_image, plan);
+                }
                 const auto ctx = runtime_build_context(spec, plan, o->from_image.empty() ? o->base_image : o->from_image,
                                                        opt);
                 if (o->dockerfile_only) {

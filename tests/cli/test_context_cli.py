@@ -344,6 +344,30 @@ class Runtime(Tree):
         self.assertIn("FROM reg/rt:lock\n", lock)
         self.assertNotIn("COPY lock/", lock)
 
+    def test_the_dockerfile_ends_in_the_label_line_rtb_build_adds(self):
+        # rtb's labels as rtb build writes them: the tags rtb tags computes
+        tags = run("tags", "--oh-version", "0.1.0", "--base-image", "local/busybox:1", "--source", self.src,
+                   "--lock", self.lock).stdout.decode().split()
+        for plan in ("scratch", "lock"):
+            out = run(*self.base, "--plan", plan, "--oh-version", "0.1.0", "--dockerfile").stdout.decode()
+            plain = run(*self.base, "--plan", plan, "--oh-version", "0.1.0", "--dockerfile",
+                        "--no-labels").stdout.decode()
+            self.assertTrue(out.startswith(plain))
+            self.assertEqual(
+                out[len(plain):],
+                f'LABEL "rtb.base-image"="local/busybox:1" "rtb.lock-tag"="{tags[1]}" "rtb.plan"="{plan}" '
+                f'"rtb.source-tag"="{tags[0]}" "rtb.version"="0.1.0" "rtb.versioned-tag"="{tags[2]}"\n')
+        # without --oh-version the tags take rtb's own version, as rtb build does
+        version = run("--version").stdout.decode().split()[-1]
+        self.assertIn(f'"rtb.versioned-tag"="oh_v{version}_', run(*self.base, "--dockerfile").stdout.decode())
+        # a template ending in a line continuation cannot take the line
+        t = write(self.tmp, "cont.mustache", "FROM {{base_image}}\nRUN true \\\n")
+        r = run(*self.base, "--template", t, "--dockerfile", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("ends in a line continuation", r.stderr.decode())
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile", "--no-labels").stdout.decode(),
+                         "FROM local/busybox:1\nRUN true \\\n")
+
     def test_list_stream_and_folder_agree(self):
         listed = run(*self.base, "--list").stdout.decode().splitlines()
         self.assertEqual(listed, ["Dockerfile", "lock/deps.lock", "source/.dockerignore", "source/bin/run",
@@ -355,7 +379,7 @@ class Runtime(Tree):
 
     def test_a_custom_template_with_variables_and_its_errors(self):
         t = write(self.tmp, "my.mustache", "FROM {{base_image}}\nLABEL owner={{owner}}\n")
-        out = run(*self.base, "--template", t, "--var", "owner=a&b<c>", "--dockerfile").stdout.decode()
+        out = run(*self.base, "--template", t, "--var", "owner=a&b<c>", "--dockerfile", "--no-labels").stdout.decode()
         self.assertEqual(out, "FROM local/busybox:1\nLABEL owner=a&b<c>\n")
         r = run(*self.base, "--template", t, "--dockerfile", check=False)
         self.assertEqual(r.returncode, 2)
