@@ -3,8 +3,11 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -33,6 +36,34 @@ void append_decimal(std::string& out, Int v) {
 
 // ---------------------------------------------------------------------------
 
+/// How many of the first bytes of [p, end) are printable ASCII (0x20-0x7e)
+/// other than `not1` and `not2` (0: none), found 8 bytes at a time (engine text is
+/// mostly such runs; a byte at a time, the scan cost more than the copy).
+/// A tab or any other byte stops the run: callers look at it themselves.
+inline std::size_t printable_run(const char* p, const char* end, unsigned char not1, unsigned char not2) noexcept {
+    const char* const start = p;
+    if constexpr (std::endian::native == std::endian::little) {
+        constexpr std::uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+        const std::uint64_t m1 = ones * not1, m2 = ones * not2;
+        auto zero_byte = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            // below 0x20; 0x7f and up; not1; not2 (the lowest flagged byte is exact)
+            const std::uint64_t stop = ((w - ones * 0x20) & ~w & highs) | ((((w & ~highs) + ones) | w) & highs) |
+                                       zero_byte(w ^ m1) | zero_byte(w ^ m2);
+            if (stop) return static_cast<std::size_t>(p - start) + static_cast<std::size_t>(std::countr_zero(stop) / 8);
+            p += 8;
+        }
+    }
+    while (p < end) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c >= 0x7f || c == not1 || c == not2) break;
+        ++p;
+    }
+    return static_cast<std::size_t>(p - start);
+}
+
 /// The bytes a JSON string can hold as they are: printable ASCII but the
 /// quote and the backslash. Everything else takes the careful path.
 inline constexpr auto json_plain_bytes = [] {
@@ -47,8 +78,7 @@ inline void append_json_quoted(std::string& out, std::string_view s) {
     out += '"';
     // runs of plain bytes are copied whole: most engine text is plain ASCII
     for (std::size_t i = 0; i < s.size(); ++i) {
-        std::size_t run = i;
-        while (run < s.size() && json_plain_bytes[static_cast<unsigned char>(s[run])]) ++run;
+        std::size_t run = i + printable_run(s.data() + i, s.data() + s.size(), '"', '\\');
         out.append(s.data() + i, run - i);
         if (run == s.size()) break;
         i = run;

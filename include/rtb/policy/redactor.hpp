@@ -141,6 +141,7 @@ private:
     }
 
     static bool names_secret(std::string_view key) noexcept {
+        if (key.size() < 5) return false;  // shorter than "token", the shortest word
         char buf[64];
         if (key.size() > sizeof buf) key = key.substr(key.size() - sizeof buf);
         for (std::size_t i = 0; i < key.size(); ++i) buf[i] = lower(key[i]);

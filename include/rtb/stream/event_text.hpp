@@ -28,7 +28,11 @@ inline void append_one_line(std::string& out, std::string_view s) {
     }();
     for (std::size_t i = 0; i < s.size(); ++i) {
         std::size_t run = i;
-        while (run < s.size() && kept[static_cast<unsigned char>(s[run])]) ++run;
+        while (run < s.size()) {  // printable ASCII 8 bytes at a time, tabs one by one
+            run += printable_run(s.data() + run, s.data() + s.size(), 0, 0);
+            if (run == s.size() || !kept[static_cast<unsigned char>(s[run])]) break;
+            ++run;
+        }
         out.append(s.data() + i, run - i);
         if (run == s.size()) break;
         i = run;
