@@ -1,7 +1,8 @@
 // Build context hot paths on a generated tree, each beside its baseline in
 // the same run:
-//  - packing the context as tar.gz (level 6, every core) vs GNU tar piped
-//    into gzip -6 (`tar --sort=name --mtime=@0 --owner=0 --group=0 -c | gzip`);
+//  - packing the context as tar.gz (level 6, every core; each gzip codec) vs
+//    GNU tar piped into gzip -6 (`tar --sort=name --mtime=@0 --owner=0
+//    --group=0 -c | gzip`) and into pigz -6 (every core);
 //  - the tar alone vs GNU tar alone (its output piped through cat, so that
 //    tar really reads the files: it skips them when writing to /dev/null);
 //  - rtb's gzip on one thread (how much the second core brings);
@@ -85,10 +86,10 @@ bool spawn(benchmark::State& state, std::vector<std::string> args, std::string* 
     return true;
 }
 
-void pack_gzip_rtb(benchmark::State& state, const fs::path& dir, unsigned jobs) {
+void pack_gzip_rtb(benchmark::State& state, const fs::path& dir, unsigned jobs, gzip_codec codec) {
     std::uint64_t in = 0, out = 0;
     for (auto _ : state) {
-        gzip_stream g(tar_stream(directory_context(dir), {}), {.level = 6, .jobs = jobs});
+        gzip_stream g(tar_stream(directory_context(dir), {}), {.level = 6, .jobs = jobs, .codec = codec});
         out = drain(g);
         in = g.bytes_in();
     }
@@ -96,9 +97,9 @@ void pack_gzip_rtb(benchmark::State& state, const fs::path& dir, unsigned jobs) 
     state.counters["gz_MB"] = static_cast<double>(out) / 1e6;
 }
 
-void pack_gzip_gnu(benchmark::State& state, const fs::path& dir) {
-    const std::string cmd = "tar --sort=name --mtime=@0 --owner=0 --group=0 -C '" + dir.string() +
-                            "' -c . | gzip -6 | wc -c";
+void pack_gzip_gnu(benchmark::State& state, const fs::path& dir, const char* gzip) {
+    const std::string cmd = "tar --sort=name --mtime=@0 --owner=0 --group=0 -C '" + dir.string() + "' -c . | " +
+                            gzip + " -6 | wc -c";
     std::string out;
     for (auto _ : state)
         if (!spawn(state, {"/bin/sh", "-c", cmd}, &out)) break;
@@ -193,9 +194,13 @@ int main(int argc, char** argv) {
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
         };
-        reg("pack_gzip_rtb", pack_gzip_rtb, dir, 0u);
-        reg("pack_gzip_gnu", pack_gzip_gnu, dir);
-        reg("pack_gzip_rtb_1thread", pack_gzip_rtb, dir, 1u);
+        reg("pack_gzip_rtb", pack_gzip_rtb, dir, 0u, gzip_codec::automatic);
+        reg("pack_gzip_gnu", pack_gzip_gnu, dir, "gzip");
+        reg("pack_gzip_rtb_libdeflate", pack_gzip_rtb, dir, 0u, gzip_codec::libdeflate);
+        reg("pack_gzip_pigz", pack_gzip_gnu, dir, "pigz");
+        reg("pack_gzip_rtb_zlib", pack_gzip_rtb, dir, 0u, gzip_codec::zlib);
+        if (name != "large") continue;  // other trees: the gzip codecs only
+        reg("pack_gzip_rtb_1thread", pack_gzip_rtb, dir, 1u, gzip_codec::automatic);
         reg("pack_tar_rtb", pack_tar_rtb, dir);
         reg("pack_tar_gnu", pack_tar_gnu, dir);
         reg("ls_rtb_process", ls_rtb_process, rtb, dir);

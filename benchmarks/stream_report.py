@@ -79,6 +79,7 @@ def main():
     print("| --- | ---: | ---: |")
     ours = rate["engine_rtb_decoder_16k"]
     for name in ("engine_rtb_decoder_16k", "engine_simdjson_iterate_many", "engine_simdjson_iterate_many_one_thread",
+                 "engine_simdjson_iterate_many_16k", "engine_simdjson_iterate_many_16k_source",
                  "engine_nlohmann_per_line", "engine_python_json_loads_per_line"):
         print(f"| {name} | {rate[name] / 1e6:.0f} | {ours / rate[name]:.2f}x |")
     print()

@@ -52,6 +52,7 @@ struct counting_logger {
         std::mutex m;
         int images_built = 0;
         int steps = 0;
+        std::vector<std::string> instructions;  // of the steps, in order
         std::vector<std::string> messages;
     };
     std::shared_ptr<counts> c = std::make_shared<counts>();
@@ -62,7 +63,10 @@ struct counting_logger {
     void on_event(const build_event& e) {
         std::lock_guard lock(c->m);
         if (std::holds_alternative<events::image_built>(e)) ++c->images_built;
-        if (std::holds_alternative<events::step>(e)) ++c->steps;
+        if (const auto* s = std::get_if<events::step>(&e)) {
+            ++c->steps;
+            c->instructions.push_back(s->instruction);
+        }
     }
     int built() const {
         std::lock_guard lock(c->m);
@@ -354,6 +358,44 @@ BOOST_AUTO_TEST_CASE(a_dry_run_plans_and_builds_nothing_and_a_build_folder_is_ke
     const auto built = b.build_runtime_image(rt.spec(), {.dry_run = false, .build_folder = rt.tree / "ctx2", .stop = {}});
     BOOST_TEST(to_string(built.plan) == "scratch");
     BOOST_TEST(std::filesystem::exists(rt.tree / "ctx2" / "Dockerfile"));
+}
+
+BOOST_AUTO_TEST_CASE(the_labels_cost_one_build_step_and_land_on_the_image_as_given) {
+    // Passed as build parameters, dockerd's classic builder and Podman made a
+    // LABEL step (an intermediate container) of each label; written as one
+    // LABEL line at the end of the Dockerfile they take one step, and the
+    // image carries exactly the same labels, quotes, '$' and backslashes too.
+    runtime_tree rt;
+    counting_logger log;
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    bo.labels = {{"org.example.text", "a \"quoted\" $HOME ${X:-y} back\\slash\\ 'q' =x= caf\xc3\xa9"},
+                 {"org.example.empty", ""}};
+    test_builder b(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
+                   log, bo);
+    b.build_runtime_image(rt.spec());
+    rt.append(rt.src / "lib" / "edited.sh", "echo edited\n");
+    log.c->instructions.clear();
+    const auto lock = b.build_runtime_image(rt.spec());
+    BOOST_TEST(to_string(lock.plan) == "lock");
+    const auto& steps = log.c->instructions;
+    const auto label_steps = std::count_if(steps.begin(), steps.end(), [](const std::string& i) {
+        return i.starts_with("LABEL") || i.starts_with("label");
+    });
+    BOOST_TEST(label_steps == 1, fmt::format("steps: {}", fmt::join(steps, " | ")));
+    auto labels = inspect(lock.image).labels;
+    labels.erase("io.buildah.version");  // Podman's own
+    std::map<std::string, std::string> want = bo.labels;
+    want[image_labels::version] = version_string;
+    want[image_labels::source_tag] = lock.tags.source;
+    want[image_labels::lock_tag] = lock.tags.lock;
+    want[image_labels::versioned_tag] = lock.tags.versioned;
+    want[image_labels::base_image] = env().base;
+    want[image_labels::plan] = "lock";
+    BOOST_TEST((labels == want), fmt::format("{}", fmt::join(labels, ", ")));
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_build_tags_nothing_and_says_why) {

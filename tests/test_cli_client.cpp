@@ -212,6 +212,11 @@ BOOST_AUTO_TEST_CASE(request_fields_become_joined_flags_one_argument_each) {
         BOOST_TEST(has(argv, want), want);
     BOOST_TEST(argv.back() == "-");
     BOOST_TEST(argv[argv.size() - 2] == "--ssh=default");  // extra args just before the context
+    // labels the Dockerfile sets are not passed again (the classic builder
+    // and Podman make a step of each --label)
+    r.labels_in_dockerfile = true;
+    for (const auto path : {cli_build_path::buildx, cli_build_path::buildkit, cli_build_path::legacy, cli_build_path::podman})
+        for (const auto& a : argv_of(path, r, settings)) BOOST_TEST(!a.starts_with("--label"), a);
 }
 
 BOOST_AUTO_TEST_CASE(hostile_tags_and_values_are_refused_with_their_name) {

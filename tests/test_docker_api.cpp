@@ -228,6 +228,16 @@ BOOST_AUTO_TEST_CASE(every_build_request_field_has_its_query_parameter) {
                "&cachefrom=%5B%22local%2Fcache%3A1%22%5D&pull=1&rm=0&forcerm=0");
 }
 
+BOOST_AUTO_TEST_CASE(labels_the_dockerfile_sets_are_not_sent_again) {
+    // dockerd's classic builder and Podman make a LABEL step of each
+    // `labels` entry: labels the Dockerfile already sets stay out of the query
+    build_request r;
+    r.labels = {{"rtb.version", "0.1.0"}, {"rtb.plan", "lock"}};
+    BOOST_TEST(build_target({1, 41}, r).find("labels=") != std::string::npos);
+    r.labels_in_dockerfile = true;
+    BOOST_TEST(build_target({1, 41}, r) == "/v1.41/build?dockerfile=Dockerfile&networkmode=none&rm=1&forcerm=1");
+}
+
 BOOST_AUTO_TEST_CASE(build_args_with_control_bytes_and_unicode_stay_valid_json) {
     build_request r;
     r.build_args = {{"K", std::string("a\nb\x01\xc3\xa9\xff")}};

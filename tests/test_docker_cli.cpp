@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -18,6 +19,9 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <fmt/ranges.h>
+
+#include "rtb/context/dockerfile_template.hpp"
 #include "rtb/policy/buildx_local_cache.hpp"
 #include "rtb/policy/registry_cache.hpp"
 #include "rtb/policy/rolling_logger.hpp"
@@ -184,6 +188,38 @@ BOOST_AUTO_TEST_CASE(builds_an_image_tags_it_and_finds_it) {
     BOOST_TEST(!c.image_exists(image_ref::parse(other), lookup::local));
     const auto e = error_of([&] { c.tag(image_ref::parse(t().image("never-built")), image_ref::parse(other)); });
     BOOST_TEST(e.value() == errc::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(labels_in_the_dockerfile_reach_the_image_as_given_in_at_most_one_step) {
+    // The builder writes its labels as one LABEL line (label_instruction)
+    // and passes no --label: every engine must read the quoting back exactly.
+    temp_tree dir;
+    cleanup clean;
+    const auto name = t().image("labels");
+    clean.names = {name};
+    const std::map<std::string, std::string> labels{
+        {"rtb.plan", "lock"},
+        {"org.example.text", "a \"quoted\" $HOME ${X:-y} back\\slash\\ 'q' =x= `c` caf\xc3\xa9\ttab"},
+        {"org.example.empty", ""},
+        {"org.example.spaced key", "v"}};
+    auto r = request_in(dir, fmt::format("FROM {}\nCOPY hello.txt /hello.txt\n{}", t().base, label_instruction(labels)),
+                        {name});
+    dir.file("hello.txt", "hi\n");
+    r.labels = labels;
+    r.labels_in_dockerfile = true;
+    auto c = t().make();
+    collecting_logger log;
+    c.build(r, log);
+    std::size_t label_steps = 0;
+    for (const auto& e : log.events)
+        if (const auto* s = std::get_if<events::step>(&e); s && (s->instruction.starts_with("LABEL") || s->instruction.starts_with("label")))
+            ++label_steps;
+    BOOST_TEST(label_steps <= 1u);
+    const auto img = c.describe_image(name, {});
+    BOOST_REQUIRE(img.has_value());
+    auto got = img->labels;
+    got.erase("io.buildah.version");  // Podman's own
+    BOOST_TEST((got == labels), fmt::format("{}", fmt::join(got, ", ")));
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_step_surfaces_exit_code_3_the_step_and_the_log) {

@@ -8,6 +8,7 @@
 #include "support/fd_leak_check.hpp"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -278,3 +279,88 @@ BOOST_AUTO_TEST_CASE(renders_strictly_too) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// --------------------------------------------------------------- LABEL line
+
+namespace {
+
+std::string label_error(const std::map<std::string, std::string>& labels, char escape = '\\') {
+    try {
+        label_instruction(labels, escape);
+    } catch (const error& e) {
+        BOOST_TEST(e.value() == errc::invalid_argument);
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(labels_become_one_label_instruction_quoted_for_the_dockerfile) {
+    BOOST_TEST(label_instruction({}) == "");
+    BOOST_TEST(label_instruction({{"rtb.plan", "lock"}, {"rtb.base-image", "local/busybox:1"}}) ==
+               "LABEL \"rtb.base-image\"=\"local/busybox:1\" \"rtb.plan\"=\"lock\"\n");
+    // quotes, variables and backslashes stay text; spaces, tabs, '=' and
+    // UTF-8 need nothing
+    BOOST_TEST(label_instruction({{"k", "a\"b $HOME ${X:-y} back\\slash\\"}, {"sp key", "x=y\tz caf\xc3\xa9 'q' `c`"}, {"e", ""}}) ==
+               "LABEL \"e\"=\"\" \"k\"=\"a\\\"b \\$HOME \\${X:-y} back\\\\slash\\\\\" "
+               "\"sp key\"=\"x=y\tz caf\xc3\xa9 'q' `c`\"\n");
+}
+
+BOOST_AUTO_TEST_CASE(labels_a_dockerfile_line_cannot_hold_are_refused_by_name) {
+    BOOST_TEST(contains(label_error({{"", "x"}}), "an empty key"));
+    BOOST_TEST(contains(label_error({{"a=b", "x"}}), "label 'a=b': its key holds '='"));
+    BOOST_TEST(contains(label_error({{"k", "two\nlines"}}), "label 'k': its value holds a line break"));
+    BOOST_TEST(contains(label_error({{"k", "cr\r"}}), "line break or NUL byte"));
+    BOOST_TEST(contains(label_error({{"k", std::string("nul\0", 4)}}), "line break or NUL byte"));
+    BOOST_TEST(contains(label_error({{"k\n", "x"}}), "its key holds a line break"));
+    // under escape=` Docker and Podman read escapes differently: none is written
+    BOOST_TEST(label_instruction({{"a.b", "plain text: 1/2"}}, '`') == "LABEL \"a.b\"=\"plain text: 1/2\"\n");
+    for (const char* v : {"a\"b", "$x", "a\\b", "a`b"})
+        BOOST_TEST(contains(label_error({{"k", v}}, '`'), "escape=` directive"), v);
+}
+
+BOOST_AUTO_TEST_CASE(the_escape_character_comes_from_the_parser_directives_at_the_top) {
+    BOOST_TEST(dockerfile_escape_character("FROM x\n") == '\\');
+    BOOST_TEST(dockerfile_escape_character("# escape=`\nFROM x\n") == '`');
+    BOOST_TEST(dockerfile_escape_character("#ESCAPE = ` \r\nFROM x\n") == '`');
+    BOOST_TEST(dockerfile_escape_character("\xef\xbb\xbf# syntax=docker/dockerfile:1\n# escape=`\nFROM x\n") == '`');
+    BOOST_TEST(dockerfile_escape_character("# escape=\\\nFROM x\n") == '\\');
+    // a comment, a blank line or an instruction ends the directives
+    BOOST_TEST(dockerfile_escape_character("# a comment\n# escape=`\nFROM x\n") == '\\');
+    BOOST_TEST(dockerfile_escape_character("\n# escape=`\nFROM x\n") == '\\');
+    BOOST_TEST(dockerfile_escape_character("FROM x\n# escape=`\n") == '\\');
+}
+
+BOOST_AUTO_TEST_CASE(the_label_line_is_appended_as_the_last_instruction) {
+    const std::map<std::string, std::string> labels{{"a", "1"}, {"b", "2"}};
+    std::string d = "FROM x\nRUN true\n";
+    append_label_instruction(d, labels);
+    BOOST_TEST(d == "FROM x\nRUN true\nLABEL \"a\"=\"1\" \"b\"=\"2\"\n");
+    d = "FROM x";  // no final newline
+    append_label_instruction(d, labels);
+    BOOST_TEST(d == "FROM x\nLABEL \"a\"=\"1\" \"b\"=\"2\"\n");
+    d = "FROM x\n";
+    append_label_instruction(d, {});
+    BOOST_TEST(d == "FROM x\n");
+    // a comment ending in the escape character continues nothing
+    d = "FROM x\n# see C:\\\n";
+    append_label_instruction(d, labels);
+    BOOST_TEST(d.ends_with("# see C:\\\nLABEL \"a\"=\"1\" \"b\"=\"2\"\n"));
+    // a continuation would swallow the line: blank lines and comments do not end it
+    for (std::string bad : {"FROM x\nRUN echo \\\n", "FROM x\nRUN echo \\  \n\n# note\n\n", "# escape=`\nFROM x\nRUN a `\n"}) {
+        const auto before = bad;
+        try {
+            append_label_instruction(bad, labels);
+            BOOST_FAIL("accepted " << before);
+        } catch (const error& e) {
+            BOOST_TEST(e.value() == errc::invalid_argument);
+            BOOST_TEST(contains(e.what(), "ends in a line continuation"), e.what());
+        }
+        BOOST_TEST(bad == before);
+    }
+    // under escape=` a backslash at the end is text
+    d = "# escape=`\nFROM x\nRUN echo a\\\n";
+    append_label_instruction(d, labels);
+    BOOST_TEST(d.ends_with("RUN echo a\\\nLABEL \"a\"=\"1\" \"b\"=\"2\"\n"));
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "rtb/detail/posix.hpp"
 #include "rtb/stream/detail/newline_finder.hpp"
 #include "rtb/stream/detail/step_header.hpp"
 #include "rtb/stream/detail/text_scan.hpp"
@@ -169,5 +170,30 @@ BOOST_AUTO_TEST_CASE(newline_finder_finds_every_newline_in_order_and_reads_nothi
         std::vector<std::size_t> found;
         while (const char* nl = f.next()) found.push_back(static_cast<std::size_t>(nl - buf.data()));
         BOOST_TEST(found == expected, "size " << size);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_word_at_a_time_scan_stops_where_the_byte_at_a_time_scan_stops) {
+    // printable_run() reads 8 bytes at a time: on random text of plain
+    // bytes, every byte that must stop it and the bytes around the limits,
+    // at every alignment and length, it must stop where a plain loop stops.
+    const unsigned char pieces[] = {'a', 'Z', ' ', '~', '"', '\\', 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff,
+                                    0x00, '\t', '\n', 0xc3, 0xa9, '!', '}', 0x5b, 0x5d, 0x21, 0x23};
+    std::mt19937 rng(7);
+    for (int n = 0; n < 20000; ++n) {
+        std::string s(rng() % 40, 'x');
+        for (auto& c : s) c = static_cast<char>(rng() % 3 ? 'a' + rng() % 26 : pieces[rng() % std::size(pieces)]);
+        for (const auto& [not1, not2] : {std::pair<unsigned char, unsigned char>{'"', '\\'}, {0, 0}}) {
+            for (std::size_t from = 0; from <= std::min<std::size_t>(s.size(), 9); ++from) {
+                std::size_t want = from;
+                while (want < s.size()) {
+                    const auto c = static_cast<unsigned char>(s[want]);
+                    if (c < 0x20 || c >= 0x7f || c == not1 || c == not2) break;
+                    ++want;
+                }
+                BOOST_TEST(rtb::detail::printable_run(s.data() + from, s.data() + s.size(), not1, not2) == want - from,
+                           rtb::detail::printable(s) << " from " << from);
+            }
+        }
     }
 }

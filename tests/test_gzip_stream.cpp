@@ -1,10 +1,13 @@
-// Parallel deterministic gzip and streaming base64: valid output, the same
-// bytes whatever the thread count or read sizes, errors carried through.
+// Parallel deterministic gzip and streaming base64: valid output (one gzip
+// member) from every codec, the same bytes whatever the thread count or read
+// sizes, the automatic codec's choice, the deflate block walk, errors carried
+// through.
 #define BOOST_TEST_MODULE gzip_stream
 #include <boost/test/unit_test.hpp>
 
 #include "support/fd_leak_check.hpp"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <random>
@@ -65,37 +68,170 @@ std::string sample(std::size_t n, unsigned seed) {
     return s;
 }
 
+/// Text of a few short words in a random order: where libdeflate's level 6
+/// finds fewer matches than zlib's.
+std::string word_salad(std::size_t n, unsigned seed) {
+    static const char* const words[] = {"def", "class", "return", "import", "self", "value", "runtime",
+                                        "action", "sandbox", "image", "build", "cache", "layer", "async",
+                                        "await", "event", "stream", "logger", "config", "observation"};
+    std::mt19937 rng(seed);
+    std::string s;
+    while (s.size() < n) {
+        s += words[rng() % 20];
+        s += rng() % 8 ? ' ' : '\n';
+    }
+    s.resize(n);
+    return s;
+}
+
 std::string gzip(const std::string& data, gzip_options o, std::size_t step = 1 << 20) {
     gzip_stream g(chunked_source(data, step), o);
     return read_all(g);
+}
+
+constexpr gzip_codec codecs[] = {gzip_codec::automatic, gzip_codec::libdeflate, gzip_codec::zlib};
+const char* name(gzip_codec c) {
+    return c == gzip_codec::automatic ? "automatic" : c == gzip_codec::libdeflate ? "libdeflate" : "zlib";
+}
+
+/// Where zlib's inflate finds the final block's header and the stream's end
+/// (bit positions), block by block (Z_BLOCK).
+std::pair<std::size_t, std::size_t> final_block_by_zlib(const std::string& raw) {
+    z_stream z{};
+    BOOST_REQUIRE(inflateInit2(&z, -15) == Z_OK);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+    z.avail_in = static_cast<uInt>(raw.size());
+    std::string out(1 << 16, '\0');
+    std::size_t last_header = 0;
+    int r = Z_OK;
+    while (r != Z_STREAM_END) {
+        z.next_out = reinterpret_cast<Bytef*>(out.data());
+        z.avail_out = static_cast<uInt>(out.size());
+        r = inflate(&z, Z_BLOCK);
+        BOOST_REQUIRE_MESSAGE(r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR, "inflate: " << r);
+        // at a block boundary (128) before the last block (64 not yet set): the next header comes
+        if ((z.data_type & 128) && !(z.data_type & 64) && r != Z_STREAM_END)
+            last_header = (raw.size() - z.avail_in) * 8 - static_cast<std::size_t>(z.data_type & 7);
+    }
+    const std::size_t end = (raw.size() - z.avail_in) * 8 - static_cast<std::size_t>(z.data_type & 7);
+    inflateEnd(&z);
+    return {last_header, end};
+}
+
+std::string libdeflate_raw(const std::string& in, int level) {
+    auto* c = libdeflate_alloc_compressor(level);
+    std::string out(libdeflate_deflate_compress_bound(c, in.size()), '\0');
+    out.resize(libdeflate_deflate_compress(c, in.data(), in.size(), out.data(), out.size()));
+    libdeflate_free_compressor(c);
+    return out;
 }
 
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(parallel_gzip)
 
-BOOST_AUTO_TEST_CASE(round_trips_at_block_edges) {
+BOOST_AUTO_TEST_CASE(every_codec_round_trips_at_block_edges_as_one_member) {
+    // gunzip() checks that one member holds everything: a piece left final
+    // would end the member early
     const std::size_t b = 128 * 1024;
-    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, b - 1, b, b + 1, 5 * b + 17}) {
-        const auto data = sample(n, static_cast<unsigned>(n));
-        BOOST_TEST_CONTEXT("size " << n) { BOOST_TEST((gunzip(gzip(data, {.level = 6, .jobs = 2})) == data)); }
+    for (const auto codec : codecs) {
+        for (const std::size_t n : {std::size_t{0}, std::size_t{1}, b - 1, b, b + 1, 5 * b + 17}) {
+            const auto data = n % 2 ? word_salad(n, static_cast<unsigned>(n)) : sample(n, static_cast<unsigned>(n));
+            BOOST_TEST_CONTEXT(name(codec) << " size " << n) {
+                BOOST_TEST((gunzip(gzip(data, {.level = 6, .jobs = 2, .block_size = b, .codec = codec})) == data));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(every_codec_at_every_level_round_trips_with_the_default_block) {
+    const auto data = sample(2 * 1024 * 1024 + 3, 9) + word_salad(1024 * 1024, 9);
+    for (const auto codec : codecs) {
+        for (int level = 0; level <= 9; ++level) {
+            BOOST_TEST_CONTEXT(name(codec) << " level " << level) {
+                BOOST_TEST((gunzip(gzip(data, {.level = level, .jobs = 2, .codec = codec})) == data));
+            }
+        }
     }
 }
 
 BOOST_AUTO_TEST_CASE(the_same_bytes_whatever_the_thread_count_or_read_size) {
-    const auto data = sample(3 * 1024 * 1024 + 5, 7);
-    const auto one = gzip(data, {.level = 6, .jobs = 1});
-    for (const unsigned jobs : {2u, 3u, 8u}) {
-        BOOST_TEST_CONTEXT("jobs " << jobs) { BOOST_TEST((gzip(data, {.level = 6, .jobs = jobs}) == one)); }
+    const auto data = sample(3 * 1024 * 1024 + 5, 7) + word_salad(2 * 1024 * 1024, 7);
+    for (const auto codec : codecs) {
+        BOOST_TEST_CONTEXT(name(codec)) {
+            const auto one = gzip(data, {.level = 6, .jobs = 1, .codec = codec});
+            for (const unsigned jobs : {2u, 3u, 8u}) {
+                BOOST_TEST_CONTEXT("jobs " << jobs) {
+                    BOOST_TEST((gzip(data, {.level = 6, .jobs = jobs, .codec = codec}) == one));
+                }
+            }
+            for (const std::size_t step : {std::size_t{333}, std::size_t{65536} + 1})
+                BOOST_TEST((gzip(data, {.level = 6, .jobs = 2, .codec = codec}, step) == one));
+            // and the consumer's read size does not matter either
+            gzip_stream g(chunked_source(data, 1 << 20), {.level = 6, .jobs = 2, .codec = codec});
+            std::string small;
+            std::byte buf[3];
+            while (const auto n = g.read(buf)) small.append(reinterpret_cast<const char*>(buf), n);
+            BOOST_TEST((small == one));
+            BOOST_TEST(g.bytes_in() == data.size());
+        }
     }
-    BOOST_TEST((gzip(data, {.level = 6, .jobs = 2}, 333) == one));
-    // and the consumer's read size does not matter either
-    gzip_stream g(chunked_source(data, 1 << 20), {.level = 6, .jobs = 2});
-    std::string small;
-    std::byte buf[3];
-    while (const auto n = g.read(buf)) small.append(reinterpret_cast<const char*>(buf), n);
-    BOOST_TEST((small == one));
-    BOOST_TEST(g.bytes_in() == data.size());
+}
+
+BOOST_AUTO_TEST_CASE(automatic_takes_zlib_where_libdeflate_compresses_worse_and_libdeflate_elsewhere) {
+    // few words in a random order: libdeflate's level 6 is ~10% larger here
+    const auto words = word_salad(3 * 1024 * 1024 - 1, 1);  // every block long enough for a whole sample
+    const auto by_zlib = gzip(words, {.codec = gzip_codec::zlib});
+    const auto by_libdeflate = gzip(words, {.codec = gzip_codec::libdeflate});
+    BOOST_TEST(by_libdeflate.size() > by_zlib.size() * 105 / 100);
+    BOOST_TEST((gzip(words, {.codec = gzip_codec::automatic}) == by_zlib));
+    // random bytes: as small through libdeflate, which is faster
+    std::mt19937 rng(2);
+    std::string noise(3 * 1024 * 1024 - 1, '\0');
+    for (auto& c : noise) c = static_cast<char>(rng());
+    BOOST_TEST((gzip(noise, {.codec = gzip_codec::automatic}) == gzip(noise, {.codec = gzip_codec::libdeflate})));
+    // a mix is chosen block by block, and stays within 1% of zlib
+    const auto mix = noise.substr(0, 1024 * 1024) + words.substr(0, 2 * 1024 * 1024);
+    const auto mixed = gzip(mix, {.codec = gzip_codec::automatic});
+    BOOST_TEST(mixed != gzip(mix, {.codec = gzip_codec::zlib}));
+    BOOST_TEST(mixed != gzip(mix, {.codec = gzip_codec::libdeflate}));
+    BOOST_TEST(mixed.size() * 100 <= gzip(mix, {.codec = gzip_codec::zlib}).size() * 101);
+    BOOST_TEST((gunzip(mixed) == mix));
+}
+
+BOOST_AUTO_TEST_CASE(the_final_block_walk_agrees_with_zlib_at_every_libdeflate_level) {
+    const std::string inputs[] = {"", "a", sample(200'000, 4), word_salad(300'000, 4), std::string(500'000, 'z'),
+                                  sample(70'000, 5) + std::string(70'000, '\0')};
+    for (const auto& in : inputs) {
+        for (int level = 0; level <= 12; ++level) {
+            const auto raw = libdeflate_raw(in, level);
+            BOOST_TEST_CONTEXT("size " << in.size() << " level " << level) {
+                const auto walked = detail::find_final_block(
+                    {reinterpret_cast<const unsigned char*>(raw.data()), raw.size()});
+                BOOST_REQUIRE(walked.has_value());
+                const auto [header, end] = final_block_by_zlib(raw);
+                BOOST_TEST(walked->header_bit == header);
+                BOOST_TEST((walked->end_bit + 7) / 8 * 8 == end);  // zlib skips the last byte's padding at the end
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_final_block_walk_refuses_what_is_not_one_whole_stream) {
+    const auto raw = libdeflate_raw(word_salad(20'000, 6), 6);
+    auto walk = [](std::string_view s) {
+        return detail::find_final_block({reinterpret_cast<const unsigned char*>(s.data()), s.size()});
+    };
+    for (std::size_t n = 0; n < raw.size(); ++n)
+        BOOST_TEST_CONTEXT("prefix " << n) { BOOST_TEST(!walk(std::string_view(raw).substr(0, n)).has_value()); }
+    BOOST_TEST(!walk(raw + '\0').has_value());       // something after the end
+    BOOST_TEST(!walk(std::string("\x07")).has_value());  // block type 3
+    std::mt19937 rng(8);  // garbage is refused or walked, never read out of bounds
+    for (int i = 0; i < 2000; ++i) {
+        std::string junk(rng() % 64, '\0');
+        for (auto& c : junk) c = static_cast<char>(rng());
+        (void)walk(junk);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(the_header_has_no_name_no_time_and_a_fixed_os_byte) {
@@ -115,16 +251,21 @@ BOOST_AUTO_TEST_CASE(the_level_and_block_size_are_part_of_the_output_and_checked
 }
 
 BOOST_AUTO_TEST_CASE(a_long_run_of_one_byte_compresses_like_gzip) {
-    // the dictionary carries matches across blocks: a run stays tiny
+    // blocks of a run stay tiny, with zlib's dictionary or libdeflate's
+    // blocks compressed alone
     const std::string zeros(8 * 1024 * 1024, '\0');
-    const auto gz = gzip(zeros, {.level = 6, .jobs = 2});
-    BOOST_TEST(gz.size() < 20'000u);
-    BOOST_TEST((gunzip(gz) == zeros));
+    for (const auto codec : codecs) {
+        const auto gz = gzip(zeros, {.level = 6, .jobs = 2, .codec = codec});
+        BOOST_TEST_CONTEXT(name(codec)) {
+            BOOST_TEST(gz.size() < 20'000u);
+            BOOST_TEST((gunzip(gz) == zeros));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_source_error_reaches_the_reader_and_the_stream_still_goes_away) {
-    const auto data = sample(2'000'000, 5);
-    gzip_stream g(chunked_source(data, 50'000, 900'000), {.level = 6, .jobs = 2});
+    const auto data = sample(4'000'000, 5);
+    gzip_stream g(chunked_source(data, 50'000, 2'900'000), {.level = 6, .jobs = 2});
     BOOST_CHECK_EXCEPTION(read_all(g), error,
                           [](const error& e) { return std::string(e.what()) == "source broke"; });
 }

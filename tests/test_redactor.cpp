@@ -3,9 +3,12 @@
 
 #include "support/fd_leak_check.hpp"
 
+#include <iterator>
+#include <random>
 #include <string>
 
 #include "rtb/policy/redactor.hpp"
+#include "support/reference_redactor.hpp"
 
 using namespace rtb;
 
@@ -115,4 +118,25 @@ BOOST_AUTO_TEST_CASE(a_quoted_file_name_that_names_a_secret_does_not_mask_the_me
     BOOST_TEST(r("cannot open '/ctx/secret': Permission denied") == "cannot open '/ctx/secret': Permission denied");
     BOOST_TEST(r(R"({"password": "hunter2"})") == R"({"password": "***"})");
     BOOST_TEST(r("'token': 'abc123'") == "'token': '***'");
+}
+
+BOOST_AUTO_TEST_CASE(the_one_pass_search_masks_what_searching_each_pattern_in_turn_masks) {
+    // Random text made of the patterns' pieces, next to each other, inside
+    // each other, repeated: every mask must be the reference's.
+    static const char* const pieces[] = {
+        "password", "PASSWORD", "token", "api_key", "Authorization", "proxy-authorization", "secret", "=", ":",
+        "://", "user:pw@", "@", "/", "--", "---", "-", "_", "Bearer ", "Bearer", "ghp_", "gho_", "github_pat_",
+        "glpat-", "xoxb-", "xoxs-", "AKIA", "sk-", "A", "B", "g", "x", "s", "abcdefghij", "0123456789ABCDEF",
+        " ", "  ", "\"", "'", ",", ";", "\t", "\n", "https", "key", "value", "caf\xc3\xa9"};
+    std::mt19937 rng(20261207);
+    redactor fast;
+    test::reference_redactor reference;
+    fast.add_secret("hunter2");
+    reference.add_secret("hunter2");
+    for (int i = 0; i < 20000; ++i) {
+        std::string text;
+        for (int n = static_cast<int>(rng() % 24); n > 0; --n) text += pieces[rng() % std::size(pieces)];
+        if (rng() % 10 == 0) text += "hunter2";
+        BOOST_TEST_CONTEXT(text) { BOOST_TEST(fast(text) == reference(text)); }
+    }
 }

@@ -66,7 +66,9 @@ struct harness {
         r.tags = {"ghcr.io/openhands/runtime:t1", "ghcr.io/openhands/runtime:t2"};
         return r;
     }
-    build_result build(remote_api& api, std::stop_token stop = {}) { return api.build(request(), logger, stop); }
+    build_result build(remote_api& api, std::stop_token stop = {}, build_request r = request()) {
+        return api.build(r, logger, stop);
+    }
 };
 
 }  // namespace
@@ -98,6 +100,7 @@ BOOST_AUTO_TEST_CASE(a_build_is_submitted_as_the_form_and_polled_until_success) 
     const std::string& body = bodies[post];
     BOOST_TEST(contains(body, "name=\"target_image\"\r\n\r\nreg.test/p/runtime:t1\r\n"));
     BOOST_TEST(contains(body, "name=\"tags\"\r\n\r\nreg.test/p/runtime:t2\r\n"));
+    BOOST_TEST(!contains(body, "name=\"label"));  // no labels, no label fields
     const auto file = body.find("filename=\"context.tar.gz\"");
     BOOST_TEST_REQUIRE(file != std::string::npos);
     const auto start = body.find("\r\n\r\n", file) + 4;
@@ -111,6 +114,27 @@ BOOST_AUTO_TEST_CASE(a_build_is_submitted_as_the_form_and_polled_until_success) 
     const auto summary = serve::check_context(in, [](std::string_view) {});
     BOOST_TEST(summary.content_bytes == 200013u);
     BOOST_TEST(contains(h.logger.lines.back(), "SUCCESS"));
+}
+
+BOOST_AUTO_TEST_CASE(labels_the_dockerfile_sets_are_sent_as_fields_that_say_so) {
+    // rtb serve counts builds by rtb.plan, and must not pass the labels to
+    // its engine again (a LABEL step each): the form says the Dockerfile sets them
+    for (const bool in_dockerfile : {false, true}) {
+        harness h;
+        h.server.route("/build_status", {}, status("SUCCESS", R"(,"image":"reg.test/p/runtime:t1")"));
+        h.server.route("/build", {}, json(R"({"build_id":"b-8"})"));
+        auto api = h.client();
+        auto r = harness::request();
+        r.labels = {{"rtb.plan", "lock"}};
+        r.labels_in_dockerfile = in_dockerfile;
+        h.build(api, {}, r);
+        std::string body;
+        const auto heads = h.server.heads();
+        for (std::size_t i = 0; i < heads.size(); ++i)
+            if (heads[i].starts_with("POST /build ")) body = h.server.bodies()[i];
+        BOOST_TEST(contains(body, "name=\"label\"\r\n\r\nrtb.plan=lock\r\n"));
+        BOOST_TEST(contains(body, "name=\"labels_in_dockerfile\"\r\n\r\n1\r\n") == in_dockerfile);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_429_on_a_poll_is_retried_after_retry_after) {

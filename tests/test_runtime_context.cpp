@@ -105,6 +105,25 @@ BOOST_AUTO_TEST_CASE(the_spec_gives_the_template_its_browser_flag_and_switches) 
     BOOST_TEST(dockerfile_of(runtime_build_context(spec, plan_kind::lock, "img")) == "FROM img\nEND\n");
 }
 
+BOOST_AUTO_TEST_CASE(labels_end_the_rendered_dockerfile_as_one_label_line) {
+    spec.dockerfile_template = "FROM {{base_image}}\nLABEL team={{team}}";
+    spec.template_vars = {{"team", "sandbox"}};
+    runtime_context_options o;
+    o.labels = {{"rtb.plan", "lock"}, {"rtb.version", "0.1.0"}};
+    const auto ctx = runtime_build_context(spec, plan_kind::lock, "img", o);
+    bool seen = false;
+    for (const auto& e : ctx.entries())
+        if (e.path == "Dockerfile") {
+            BOOST_TEST(*e.bytes == "FROM img\nLABEL team=sandbox\nLABEL \"rtb.plan\"=\"lock\" \"rtb.version\"=\"0.1.0\"\n");
+            seen = true;
+        }
+    BOOST_TEST(seen);
+    spec.dockerfile_template = "FROM {{base_image}}\nRUN true \\\n";
+    BOOST_CHECK_EXCEPTION(runtime_build_context(spec, plan_kind::lock, "img", o), error, [](const error& e) {
+        return std::string(e.what()).find("ends in a line continuation") != std::string::npos;
+    });
+}
+
 BOOST_AUTO_TEST_CASE(a_template_error_names_the_template_given) {
     spec.dockerfile_template = "FROM {{base_image}}\n{% if build_from_lock %}\n";
     runtime_context_options o;

@@ -20,7 +20,11 @@
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 #include "files.hpp"
+#include "rtb/image_labels.hpp"
+#include "rtb/tags/content_tags.hpp"
+#include "rtb/tags/openhands_tags.hpp"
 #include "rtb/text.hpp"
+#include "rtb/version.hpp"
 #include "runtime_options.hpp"
 
 namespace rtb::cli {
@@ -90,6 +94,7 @@ struct output_options {
     std::string output = "-";
     bool gzip = false;
     int level = 6;
+    std::string codec = "automatic";
     bool base64 = false;
 };
 
@@ -97,6 +102,10 @@ void add_output(CLI::App* cmd, output_options& o) {
     cmd->add_option("-o,--output", o.output, "Where to write (default: standard output)");
     cmd->add_flag("--gzip,-z", o.gzip, "Compress with gzip (deterministic, on every core)");
     cmd->add_option("--level", o.level, "gzip level, 0-9 (default 6)")->check(CLI::Range(0, 9));
+    cmd->add_option("--gzip-codec", o.codec,
+                    "automatic (per block: libdeflate unless zlib compresses it better), libdeflate (fastest) or "
+                    "zlib")
+        ->check(CLI::IsMember({"automatic", "libdeflate", "zlib"}));
     cmd->add_flag("--base64", o.base64, "Encode the result in base64 (what the remote build API takes)");
 }
 
@@ -115,7 +124,10 @@ void write_context(const build_context& ctx, const output_options& o, unsigned j
     }
     tar_stream tar(ctx);
     if (o.gzip) {
-        gzip_stream gz(std::move(tar), {.level = o.level, .jobs = jobs});
+        const auto codec = o.codec == "libdeflate" ? gzip_codec::libdeflate
+                           : o.codec == "zlib"     ? gzip_codec::zlib
+                                                   : gzip_codec::automatic;
+        gzip_stream gz(std::move(tar), {.level = o.level, .jobs = jobs, .codec = codec});
         if (o.base64) {
             base64_stream b(std::move(gz));
             copy_to_fd(b, fd, display);
@@ -209,6 +221,9 @@ void add_context(CLI::App& app, action& run) {
             std::string version;
             std::string dialect = "moby";
             std::string folder;
+            std::string strategy = "openhands";
+            bool no_browser = false;
+            bool no_labels = false;
             bool dockerfile_only = false;
             bool list = false;
             bool no_browser = false;
@@ -231,8 +246,15 @@ void add_context(CLI::App& app, action& run) {
         cmd->add_option("--var", o->vars, "NAME=VALUE for the template (repeatable)");
         o->template_switches.add_to(cmd);
         cmd->add_option("--extra-deps", o->extra_deps, "A shell command installing extra dependencies");
-        cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False: the template's enable_browser is false");
-        cmd->add_option("--oh-version", o->version, "The runtime version (the template's runtime_version)");
+        cmd->add_option("--oh-version", o->version,
+                        "The runtime version (the template's runtime_version; the tags in the LABEL line take rtb's "
+                        "version without it, as rtb build does)");
+        cmd->add_option("--strategy", o->strategy, "Tags for the LABEL line: openhands or content, as rtb build")
+            ->check(CLI::IsMember({"openhands", "content"}));
+        cmd->add_flag("--no-browser", o->no_browser, "OpenHands' enable_browser=False: the template's enable_browser is false (and the lock tag in the LABEL line)");
+        cmd->add_flag("--no-labels", o->no_labels,
+                      "Leave out the LABEL line rtb build appends to the Dockerfile (rtb's labels: its version, the "
+                      "three tags, the base image and the plan)");
         cmd->add_option("--dialect", o->dialect, ".dockerignore rules for the source: moby or docker-20.10")
             ->check(CLI::IsMember({"moby", "docker-20.10"}));
         cmd->add_option("--folder", o->folder, "Write the context into this (new or empty) folder instead of a tar");
@@ -266,6 +288,16 @@ void add_context(CLI::App& app, action& run) {
                 opt.walk.jobs = o->jobs;
                 opt.walk.on_skip = warn_skipped();
                 const auto plan = parse_build_plan(o->plan);
+                if (!o->no_labels) {
+                    // the labels rtb build would write, from the tags it would compute
+                    runtime_spec hashed = spec;
+                    if (hashed.runtime_version.empty()) hashed.runtime_version = version_string;
+                    const tag_set tags =
+                        o->strategy == "openhands"
+                            ? openhands_tags({.jobs = o->jobs}).tags(hashed)
+                            : content_tags({.jobs = o->jobs}).tags(hashed);
+                    opt.labels = runtime_image_labels(tags, o->base_image, plan);
+                }
                 const auto ctx = runtime_build_context(spec, plan, o->from_image.empty() ? o->base_image : o->from_image,
                                                        opt);
                 if (o->dockerfile_only) {

@@ -25,20 +25,26 @@ namespace rtb::cli {
 namespace {
 
 /// Prints each event as one line on stdout: human text or a JSON object.
-/// Secrets (RTB_API_KEY, credential patterns) are masked.
+/// Secrets (RTB_API_KEY, credential patterns) are masked. Lines are written
+/// 64 KiB at a time (a write per event cost more than the event); flush()
+/// writes the rest.
 class event_printer {
 public:
-    event_printer(bool json, redactor r) : json_(json), redactor_(std::move(r)) {}
+    event_printer(bool json, redactor r) : json_(json), redactor_(std::move(r)) { buf_.reserve(batch + 4096); }
     void on_event(const build_event& e) {
-        buf_.clear();
         auto filter = [this](std::string_view s) { return redactor_.apply(s, scratch_); };
         if (json_) append_event_json(buf_, e, filter);
         else append_event_text(buf_, e, filter);
         buf_ += '\n';
+        if (buf_.size() >= batch) flush();
+    }
+    void flush() {
         std::fwrite(buf_.data(), 1, buf_.size(), stdout);
+        buf_.clear();
     }
 
 private:
+    static constexpr std::size_t batch = 64 * 1024;
     bool json_;
     redactor redactor_;
     std::string buf_, scratch_;
@@ -146,8 +152,10 @@ void add_events(CLI::App& app, action& run) {
                 event_printer printer(o->json, secrets);
                 try {
                     status = decode(printer, format, in, head);
+                    printer.flush();
                 } catch (...) {
-                    std::fflush(stdout);  // the events before the error are still printed
+                    printer.flush();  // the events before the error are still printed
+                    std::fflush(stdout);
                     throw;
                 }
             }

@@ -35,6 +35,11 @@ struct build_request {
     std::vector<std::string> tags;          ///< full image names to apply
     std::map<std::string, std::string> build_args;
     std::map<std::string, std::string> labels;
+    /// The context's Dockerfile sets `labels` itself (rtb's builder appends
+    /// them as one LABEL instruction): transports do not pass them to the
+    /// engine again, where dockerd's classic builder and Podman would make a
+    /// build step of each. They still tell what the image will carry.
+    bool labels_in_dockerfile = false;
     std::string platform;                   ///< e.g. "linux/amd64"; empty: the engine's
     std::string target;                     ///< a multi-stage target
     std::string network_mode = "none";      ///< builds get no network unless asked

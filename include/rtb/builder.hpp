@@ -419,23 +419,21 @@ private:
 
     std::filesystem::path lock_file(const std::string& image) const { return build_lock_path(options_.lock_directory, image); }
 
-    build_context context_for(const runtime_spec& spec, const build_plan& plan) const {
+    // The context, its Dockerfile ending in one LABEL line with `labels`.
+    build_context context_for(const runtime_spec& spec, const build_plan& plan,
+                              const std::map<std::string, std::string>& labels) const {
+        auto options = options_.context;
+        options.labels = labels;
         if constexpr (SourceFiltering<S>) {
-            return runtime_build_context(spec, plan.kind, plan.from_image, strategy_.source_filter(spec),
-                                         options_.context);
+            return runtime_build_context(spec, plan.kind, plan.from_image, strategy_.source_filter(spec), options);
         } else {
-            return runtime_build_context(spec, plan.kind, plan.from_image, options_.context);
+            return runtime_build_context(spec, plan.kind, plan.from_image, options);
         }
     }
 
     std::map<std::string, std::string> labels_for(const runtime_spec& spec, const runtime_image& img) const {
         auto labels = options_.labels;
-        labels[image_labels::version] = version_string;
-        labels[image_labels::source_tag] = img.tags.source;
-        labels[image_labels::lock_tag] = img.tags.lock;
-        labels[image_labels::versioned_tag] = img.tags.versioned;
-        labels[image_labels::base_image] = spec.base_image;
-        labels[image_labels::plan] = std::string(to_string(img.plan));
+        for (auto& [k, v] : runtime_image_labels(img.tags, spec.base_image, img.plan)) labels[k] = std::move(v);
         return labels;
     }
 
@@ -484,8 +482,12 @@ private:
             ensure_storage(*t, call.stop, log);
         }
 
+        // rtb's own labels win, then builder_options::labels, the hooks', the context options'
+        auto labels = labels_for(spec, out);
+        labels.insert(hook_labels.begin(), hook_labels.end());
+        labels.insert(options_.context.labels.begin(), options_.context.labels.end());
         const auto context_started = clock::now();
-        const build_context context = context_for(spec, plan);
+        const build_context context = context_for(spec, plan, labels);
         out.context_entries = context.entries().size();
         std::optional<std::filesystem::path> folder;
         if (call.build_folder) {
@@ -504,8 +506,9 @@ private:
         request.tags = plan.tags_to_apply;
         request.build_args = spec.build_args;
         request.platform = spec.platform;
-        request.labels = labels_for(spec, out);
-        request.labels.insert(hook_labels.begin(), hook_labels.end());  // rtb's own labels win
+        // the Dockerfile sets them: one step, where build parameters cost a step each
+        request.labels = std::move(labels);
+        request.labels_in_dockerfile = true;
         {
             std::lock_guard lock(policy_mutex_);
             cache_.prepare(request);

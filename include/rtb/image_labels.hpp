@@ -8,6 +8,9 @@
 #include <string_view>
 
 #include "rtb/build_types.hpp"
+#include "rtb/plan.hpp"
+#include "rtb/tags/tag_set.hpp"
+#include "rtb/version.hpp"
 
 namespace rtb {
 
@@ -20,6 +23,17 @@ inline constexpr const char* versioned_tag = "rtb.versioned-tag";
 inline constexpr const char* base_image = "rtb.base-image";    ///< the base image as the user wrote it
 inline constexpr const char* plan = "rtb.plan";                ///< lock, versioned or scratch
 }  // namespace image_labels
+
+/// rtb's labels for an image with `tags` built from `base_image` by `plan`.
+inline std::map<std::string, std::string> runtime_image_labels(const tag_set& tags, std::string_view base_image,
+                                                               plan_kind plan) {
+    return {{image_labels::version, version_string},
+            {image_labels::source_tag, tags.source},
+            {image_labels::lock_tag, tags.lock},
+            {image_labels::versioned_tag, tags.versioned},
+            {image_labels::base_image, std::string(base_image)},
+            {image_labels::plan, std::string(to_string(plan))}};
+}
 
 /// Whether an image carries rtb's labels (rtb built it).
 inline bool built_by_rtb(const std::map<std::string, std::string>& labels) {

@@ -3,21 +3,47 @@
 // simdjson's job.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <fmt/format.h>
+#include "rtb/detail/ascii_scan.hpp"
 
 namespace rtb {
 
-/// `s` as a JSON string literal. Invalid UTF-8 bytes become U+FFFD, so the
-/// output is always valid JSON whatever a file name or engine sent.
+/// Appends `s` as a JSON string literal. Invalid UTF-8 bytes become U+FFFD,
+/// so the output is always valid JSON whatever a file name or engine sent.
+inline void append_json_quoted(std::string& out, std::string_view s);
+
+/// `s` as a JSON string literal (append_json_quoted into a new string).
 inline std::string json_quote(std::string_view s) {
     std::string out;
-    out.reserve(s.size() + 2);
+    append_json_quoted(out, s);
+    return out;
+}
+
+namespace detail {
+/// The bytes a JSON string can hold as they are: printable ASCII but the
+/// quote and the backslash. Everything else takes the careful path.
+inline constexpr auto json_plain_bytes = [] {
+    std::array<bool, 256> t{};
+    for (unsigned c = 0x20; c < 0x7f; ++c) t[c] = true;
+    t['"'] = t['\\'] = false;
+    return t;
+}();
+}  // namespace detail
+
+inline void append_json_quoted(std::string& out, std::string_view s) {
+    out.reserve(out.size() + s.size() + 2);
     out += '"';
+    // runs of plain bytes are copied whole: most engine text is plain ASCII
     for (std::size_t i = 0; i < s.size(); ++i) {
+        std::size_t run = i + detail::printable_run(s.data() + i, s.data() + s.size(), '"', '\\');
+        out.append(s.data() + i, run - i);
+        if (run == s.size()) break;
+        i = run;
         const auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
             case '"': out += "\\\""; continue;
@@ -30,9 +56,9 @@ inline std::string json_quote(std::string_view s) {
             default: break;
         }
         if (c < 0x20 || c == 0x7f) {
-            out += fmt::format("\\u{:04x}", c);
-        } else if (c < 0x80) {
-            out += static_cast<char>(c);
+            static constexpr char hex[] = "0123456789abcdef";
+            const char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            out.append(esc, 6);
         } else {
             std::size_t len = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
             bool ok = len && i + len <= s.size();
@@ -52,7 +78,6 @@ inline std::string json_quote(std::string_view s) {
         }
     }
     out += '"';
-    return out;
 }
 
 /// `items` as a JSON array of strings.

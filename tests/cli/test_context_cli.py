@@ -17,6 +17,7 @@ import sys
 import tarfile
 import tempfile
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import rss_limit_kib  # noqa: E402
@@ -186,6 +187,35 @@ class Pack(Tree):
         b64 = run("context", "pack", "--gzip", "--base64", d).stdout
         self.assertEqual(base64.b64decode(b64, validate=True), raw)
 
+    def test_every_codec_packs_one_gzip_member_that_gzip_and_python_accept(self):
+        # several 1 MiB blocks of text and of noise, so blocks end mid-stream
+        d = self.dir()
+        words = " ".join(["import", "self", "value", "runtime", "event"][i * 7 % 5] + str(i % 97) for i in range(400_000))
+        write(d, "words.txt", words)
+        write(d, "noise.bin", os.urandom(1_500_000))
+        write(d, "src/main.py", "print('hi')\n" * 1000)
+        tar = run("context", "pack", d).stdout
+        for codec in ("automatic", "libdeflate", "zlib"):
+            with self.subTest(codec=codec):
+                out = os.path.join(self.tmp, f"{codec}.tar.gz")
+                run("context", "pack", "--gzip", "--gzip-codec", codec, "-o", out, d)
+                t = subprocess.run(["gzip", "-t", out], capture_output=True)
+                self.assertEqual(t.returncode, 0, t.stderr)
+                with open(out, "rb") as f:
+                    raw = f.read()
+                self.assertEqual(gzip.decompress(raw), tar)
+                # one member: a decoder that stops after the first member sees everything
+                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.assertEqual(z.decompress(raw) + z.flush(), tar)
+                self.assertTrue(z.eof)
+                self.assertEqual(z.unused_data, b"")
+                with tarfile.open(fileobj=io.BytesIO(raw), mode="r|gz") as stream:  # streaming, as a server reads
+                    self.assertEqual(sorted(m.name for m in stream), sorted(tarfile.open(fileobj=io.BytesIO(tar)).getnames()))
+                # the same bytes on one thread
+                self.assertEqual(run("context", "pack", "--gzip", "--gzip-codec", codec, "--jobs", "1", d).stdout, raw)
+        r = run("context", "pack", "--gzip", "--gzip-codec", "pigz", "-o", os.devnull, d, check=False)
+        self.assertEqual(r.returncode, 2)
+
     def test_source_date_epoch_sets_every_mtime(self):
         d = self.make("t", self.FILES, 0o022, 5)
         data = run("context", "pack", d, env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout
@@ -233,7 +263,8 @@ class Pack(Tree):
         with open(os.path.join(d, "sparse"), "wb") as f:
             f.truncate(size)
         write(d, "small", "s")
-        for flags in ([], ["--gzip", "--level", "1"]):
+        for flags in ([], ["--gzip", "--level", "1"], ["--gzip", "--level", "1", "--gzip-codec", "libdeflate"],
+                      ["--gzip", "--level", "1", "--gzip-codec", "zlib"]):
             with self.subTest(flags=flags):
                 p = subprocess.Popen([RTB, "context", "pack", *flags, d], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
@@ -313,6 +344,30 @@ class Runtime(Tree):
         self.assertIn("FROM reg/rt:lock\n", lock)
         self.assertNotIn("COPY lock/", lock)
 
+    def test_the_dockerfile_ends_in_the_label_line_rtb_build_adds(self):
+        # rtb's labels as rtb build writes them: the tags rtb tags computes
+        tags = run("tags", "--oh-version", "0.1.0", "--base-image", "local/busybox:1", "--source", self.src,
+                   "--lock", self.lock).stdout.decode().split()
+        for plan in ("scratch", "lock"):
+            out = run(*self.base, "--plan", plan, "--oh-version", "0.1.0", "--dockerfile").stdout.decode()
+            plain = run(*self.base, "--plan", plan, "--oh-version", "0.1.0", "--dockerfile",
+                        "--no-labels").stdout.decode()
+            self.assertTrue(out.startswith(plain))
+            self.assertEqual(
+                out[len(plain):],
+                f'LABEL "rtb.base-image"="local/busybox:1" "rtb.lock-tag"="{tags[1]}" "rtb.plan"="{plan}" '
+                f'"rtb.source-tag"="{tags[0]}" "rtb.version"="0.1.0" "rtb.versioned-tag"="{tags[2]}"\n')
+        # without --oh-version the tags take rtb's own version, as rtb build does
+        version = run("--version").stdout.decode().split()[-1]
+        self.assertIn(f'"rtb.versioned-tag"="oh_v{version}_', run(*self.base, "--dockerfile").stdout.decode())
+        # a template ending in a line continuation cannot take the line
+        t = write(self.tmp, "cont.mustache", "FROM {{base_image}}\nRUN true \\\n")
+        r = run(*self.base, "--template", t, "--dockerfile", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("ends in a line continuation", r.stderr.decode())
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile", "--no-labels").stdout.decode(),
+                         "FROM local/busybox:1\nRUN true \\")  # Jinja2 drops the final newline
+
     def test_list_stream_and_folder_agree(self):
         listed = run(*self.base, "--list").stdout.decode().splitlines()
         self.assertEqual(listed, ["Dockerfile", "lock/deps.lock", "source/.dockerignore", "source/bin/run",
@@ -324,10 +379,10 @@ class Runtime(Tree):
 
     def test_a_custom_template_with_variables_and_its_errors(self):
         t = write(self.tmp, "my.j2", "FROM {{ base_image }}\nLABEL owner={{ owner }}\n")
-        out = run(*self.base, "--template", t, "--var", "owner=a&b<c>", "--dockerfile").stdout.decode()
+        out = run(*self.base, "--template", t, "--var", "owner=a&b<c>", "--dockerfile", "--no-labels").stdout.decode()
         self.assertEqual(out, "FROM local/busybox:1\nLABEL owner=a&b<c>")  # Jinja2 drops the final newline
         # An undefined name is empty, as in Jinja2; with --strict-undefined an error naming it and where.
-        self.assertEqual(run(*self.base, "--template", t, "--dockerfile").stdout.decode(), "FROM local/busybox:1\nLABEL owner=")
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile", "--no-labels").stdout.decode(), "FROM local/busybox:1\nLABEL owner=")
         r = run(*self.base, "--template", t, "--strict-undefined", "--dockerfile", check=False)
         self.assertEqual(r.returncode, 2)
         self.assertIn(f"template {t}: line 2, column 16: 'owner' is undefined (in `{{{{ owner }}}}`)", r.stderr.decode())
@@ -345,10 +400,10 @@ class Runtime(Tree):
 
     def test_jinja2_switches_apply_to_a_template(self):
         t = write(self.tmp, "sw.j2", "FROM {{ base_image }}\n  {% if build_from_scratch %}\nRUN x\n  {% endif %}\nEND\n")
-        plain = run(*self.base, "--template", t, "--dockerfile").stdout.decode()
+        plain = run(*self.base, "--template", t, "--dockerfile", "--no-labels").stdout.decode()
         self.assertEqual(plain, "FROM local/busybox:1\n  \nRUN x\n  \nEND")
         tidy = run(*self.base, "--template", t, "--trim-blocks", "--lstrip-blocks", "--keep-trailing-newline",
-                   "--dockerfile").stdout.decode()
+                   "--dockerfile", "--no-labels").stdout.decode()
         self.assertEqual(tidy, "FROM local/busybox:1\nRUN x\nEND\n")
         r = run(*self.base, "--trim-blocks", "--dockerfile", check=False)
         self.assertEqual(r.returncode, 2)
@@ -356,8 +411,9 @@ class Runtime(Tree):
 
     def test_no_browser_reaches_the_template(self):
         t = write(self.tmp, "browser.j2", "{% if enable_browser %}playwright{% else %}none{% endif %}")
-        self.assertEqual(run(*self.base, "--template", t, "--dockerfile").stdout.decode(), "playwright")
-        self.assertEqual(run(*self.base, "--template", t, "--no-browser", "--dockerfile").stdout.decode(), "none")
+        self.assertEqual(run(*self.base, "--template", t, "--dockerfile", "--no-labels").stdout.decode(), "playwright")
+        self.assertEqual(run(*self.base, "--template", t, "--no-browser", "--dockerfile", "--no-labels").stdout.decode(),
+                         "none")
 
     def test_openhands_template_renders_as_openhands_renders_it(self):
         # OpenHands' _generate_dockerfile, for the oracle: a default Environment, then render().
@@ -369,7 +425,7 @@ class Runtime(Tree):
             for browser in (True, False):
                 for extra in (None, "pip install x"):
                     args = [*self.base, "--template", os.path.join(data, "Dockerfile.j2"), "--plan", plan,
-                            "--dockerfile"]
+                            "--dockerfile", "--no-labels"]
                     if not browser:
                         args.append("--no-browser")
                     if extra:

@@ -17,6 +17,10 @@ from support import rss_limit_kib  # noqa: E402
 
 RTB = os.environ["RTB"]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "engine-streams"
+# What rtb events printed for each fixture, byte for byte, in both forms
+# (NAME.txt, NAME.jsonl; NAME.api-key.* with RTB_API_KEY=abc123def456). A
+# change to them is a change to rtb's output: make it on purpose only.
+GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "events-golden"
 IMAGE = "sha256:e4b7c910a850639bd0357914286a3bebbd32305946e14949999db7cebdd6b234"
 PODMAN_IMAGE = "sha256:e062daf1f689d4a25436b17d9a6f563085be25736296c737218f3c15dfa15a82"
 PLAIN_IMAGE = "sha256:025d472d8a05a385655412d07192c6ff9701a3988310c9810def6c6d6b02d6fe"
@@ -138,6 +142,34 @@ class RecordedStreams(unittest.TestCase):
                 self.assertEqual(by_file.stdout, by_stdin.stdout)
                 self.assertEqual(by_file.stdout, forced.stdout)
                 self.assertEqual(by_file.returncode, by_stdin.returncode)
+
+
+class Golden(unittest.TestCase):
+    def env(self, key=None):
+        e = {k: v for k, v in os.environ.items() if k != "RTB_API_KEY"}
+        if key:
+            e["RTB_API_KEY"] = key
+        return e
+
+    def test_every_fixture_prints_its_golden_output_byte_for_byte(self):
+        for f in sorted(FIXTURES.iterdir()):
+            for args, suffix in (([], ".txt"), (["--json"], ".jsonl")):
+                with self.subTest(f.name + suffix):
+                    r = rtb("events", *args, str(f), env=self.env())
+                    self.assertEqual(r.returncode == 1, "fail" in f.name, r.stderr)
+                    self.assertEqual(r.stdout, (GOLDEN / (f.name + suffix)).read_bytes())
+
+    def test_the_api_key_is_masked_as_in_the_golden_output(self):
+        f = FIXTURES / "escapes_fail_stream.ndjson"
+        for args, suffix in (([], ".api-key.txt"), (["--json"], ".api-key.jsonl")):
+            with self.subTest(suffix):
+                r = rtb("events", *args, str(f), env=self.env("abc123def456"))
+                self.assertEqual(r.stdout, (GOLDEN / (f.name + suffix)).read_bytes())
+
+    def test_outputs_longer_than_the_write_batch_are_whole(self):
+        # the printer writes 64 KiB at a time: these goldens span several
+        self.assertGreater((GOLDEN / "build_stream.ndjson.jsonl").stat().st_size, 3 * 65536)
+        self.assertGreater((GOLDEN / "buildkit_plain.log.txt").stat().st_size, 65536)
 
 
 class HostileInput(unittest.TestCase):

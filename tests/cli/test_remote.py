@@ -221,7 +221,17 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         doc = json.loads(out.strip().splitlines()[-1])
         created_images.update(doc["tags"])
         c.check(engine_has(image), "the engine has the built image")
-        c.check(len(doc["tags"]) == 3 and all(t.startswith(f"{PREFIX}/runtime:") and engine_has(t)
+        # rtb's labels came in the Dockerfile's one LABEL line: exactly them,
+        # from one step (as build parameters dockerd made a step of each)
+        _, body = engine_call(docker_host, "GET", f"/images/{urllib.parse.quote(image, safe='')}/json")
+        labels = json.loads(body)["Config"]["Labels"] or {}
+        c.equal(sorted(labels), ["rtb.base-image", "rtb.lock-tag", "rtb.plan", "rtb.source-tag", "rtb.version",
+                                 "rtb.versioned-tag"], "the image carries rtb's six labels")
+        c.equal((labels.get("rtb.plan"), labels.get("rtb.base-image")), ("scratch", base), "rtb.plan, rtb.base-image")
+        _, body = engine_call(docker_host, "GET", f"/images/{urllib.parse.quote(image, safe='')}/history")
+        label_steps = [h["CreatedBy"] for h in json.loads(body) if "LABEL" in h.get("CreatedBy", "")]
+        c.equal(len(label_steps), 1, f"one LABEL step: {label_steps}")
+                c.check(len(doc["tags"]) == 3 and all(t.startswith(f"{PREFIX}/runtime:") and engine_has(t)
                                               for t in doc["tags"]),
                 f"--json's tags are the names the service applied: {doc['tags']}")
         c.check(doc.get("image_id", "").startswith("sha256:") and len(doc["image_id"]) == 71,

@@ -113,6 +113,27 @@ CMD ["/rtb/runtime/bin/rtb-runtime", "serve"]
 std::string render_dockerfile(std::string_view text, std::string_view name, const template_inputs& inputs,
                               const jinja::options& options = {});
 
+/// `labels` as one LABEL instruction (with its newline): `LABEL "k"="v" ...`,
+/// keys and values in double quotes, '"', '$' and '\\' escaped with '\\'.
+/// One instruction is one build step: dockerd's classic builder and Podman
+/// make a step of each label passed as a build parameter instead. Empty
+/// `labels`: "". `escape` is the Dockerfile's escape character: after an
+/// `# escape=`` directive Docker escapes with '`' and Podman still with
+/// '\\', so no escape is written and a label holding '"', '$', '\\' or '`' is
+/// refused. Throws invalid_argument naming the label when a Dockerfile line
+/// cannot hold it: an empty key, a key with '=', a line break or NUL byte.
+std::string label_instruction(const std::map<std::string, std::string>& labels, char escape = '\\');
+
+/// The escape character of `dockerfile`: '`' when its parser directives (the
+/// `# name=value` lines it starts with) say `escape=``, else '\\'.
+char dockerfile_escape_character(std::string_view dockerfile);
+
+/// Appends label_instruction(labels) to `dockerfile` as its last line, so the
+/// labels land on the image the last stage builds. Throws invalid_argument
+/// when the Dockerfile ends in a line continuation (the instruction would
+/// join the one before) or a label cannot be written (see label_instruction).
+void append_label_instruction(std::string& dockerfile, const std::map<std::string, std::string>& labels);
+
 // ---------------------------------------------------------------------------
 
 namespace detail {
@@ -197,6 +218,101 @@ inline std::string render_dockerfile(std::string_view text, std::string_view nam
                 }
             }
     return out;
+}
+
+namespace detail {
+
+inline void append_dockerfile_quoted(std::string& out, std::string_view s) {
+    out += '"';
+    for (const char c : s) {
+        if (c == '"' || c == '$' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+}
+
+}  // namespace detail
+
+inline std::string label_instruction(const std::map<std::string, std::string>& labels, char escape) {
+    if (labels.empty()) return {};
+    std::string out = "LABEL";
+    for (const auto& [k, v] : labels) {
+        auto refuse = [&](std::string_view why) {
+            throw error(errc::invalid_argument,
+                        fmt::format("label {}: {}, which a Dockerfile LABEL line cannot hold", detail::printable(k), why));
+        };
+        if (k.empty()) refuse("an empty key");
+        // the Dockerfile parser splits each key=value word at its first '=', quotes or not
+        if (k.find('=') != std::string::npos) refuse("its key holds '='");
+        for (const auto* s : {&k, &v}) {
+            const std::string_view what = s == &k ? "its key" : "its value";
+            if (s->find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos)
+                refuse(fmt::format("{} holds a line break or NUL byte", what));
+            if (escape != '\\' && s->find_first_of("\"$\\`") != std::string::npos)
+                refuse(fmt::format("{} holds one of \" $ \\ ` (read differently by Docker and Podman under the "
+                                   "Dockerfile's escape={} directive)", what, escape));
+        }
+        out += ' ';
+        detail::append_dockerfile_quoted(out, k);
+        out += '=';
+        detail::append_dockerfile_quoted(out, v);
+    }
+    out += '\n';
+    return out;
+}
+
+inline char dockerfile_escape_character(std::string_view dockerfile) {
+    if (dockerfile.starts_with("\xef\xbb\xbf")) dockerfile.remove_prefix(3);  // a UTF-8 BOM
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    // Parser directives: "# name=value" lines at the very top; the first
+    // other line (blank, comment, instruction) ends them.
+    while (!dockerfile.empty()) {
+        const auto nl = dockerfile.find('\n');
+        std::string_view line = dockerfile.substr(0, nl);
+        dockerfile.remove_prefix(nl == std::string_view::npos ? dockerfile.size() : nl + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || line.front() != '#') break;
+        line.remove_prefix(1);
+        while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+        std::size_t n = 0;
+        while (n < line.size() && std::isalnum(static_cast<unsigned char>(line[n]))) ++n;
+        if (n == 0 || !std::isalpha(static_cast<unsigned char>(line[0]))) break;
+        std::string name(line.substr(0, n));
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        line.remove_prefix(n);
+        while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+        if (line.empty() || line.front() != '=') break;
+        line.remove_prefix(1);
+        while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+        while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+        if (name == "escape") return line == "`" ? '`' : '\\';
+    }
+    return '\\';
+}
+
+inline void append_label_instruction(std::string& dockerfile, const std::map<std::string, std::string>& labels) {
+    if (labels.empty()) return;
+    const char escape = dockerfile_escape_character(dockerfile);
+    std::string line = label_instruction(labels, escape);
+    // The last line that counts (blank lines and comments do not end a
+    // continuation) must not end in the escape character.
+    std::string_view rest = dockerfile;
+    while (!rest.empty()) {
+        auto nl = rest.rfind('\n', rest.size() - 1);
+        std::string_view last = nl == std::string_view::npos ? rest : rest.substr(nl + 1);
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(0, nl);
+        while (!last.empty() && (last.back() == ' ' || last.back() == '\t' || last.back() == '\r')) last.remove_suffix(1);
+        auto text = last;
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        if (text.empty() || text.front() == '#') continue;
+        if (last.back() == escape)
+            throw error(errc::invalid_argument,
+                        fmt::format("the Dockerfile ends in a line continuation ({}); rtb's LABEL line cannot follow it",
+                                    detail::printable(last.substr(last.size() > 80 ? last.size() - 80 : 0))));
+        break;
+    }
+    if (!dockerfile.empty() && dockerfile.back() != '\n') dockerfile += '\n';
+    dockerfile += line;
 }
 
 }  // namespace rtb

@@ -36,6 +36,12 @@ struct runtime_context_options {
     /// A name for a custom template in errors (e.g. its file name).
     std::string template_name = "custom template";
     walk_options walk;
+    /// Labels for the image, written as one LABEL instruction at the end of
+    /// the rendered Dockerfile (append_label_instruction): one build step
+    /// on every engine, where build parameters cost dockerd's classic
+    /// builder and Podman a step per label. The tags never see this line:
+    /// they hash the template, not the rendered text.
+    std::map<std::string, std::string> labels;
 };
 
 /// Assembles the context that builds `spec` with plan `plan` on image
@@ -71,10 +77,11 @@ build_context runtime_build_context(const runtime_spec& spec, plan_kind plan, st
         ctx.add_file(in.lock_dir + "/" + name, l);
         in.lock_files.push_back(name);
     }
-    const std::string dockerfile =
+    std::string dockerfile =
         spec.dockerfile_template
             ? render_dockerfile(*spec.dockerfile_template, options.template_name, in, spec.template_options)
             : render_dockerfile(default_dockerfile_template(), "default", in);
+    append_label_instruction(dockerfile, options.labels);
     ctx.add_bytes("Dockerfile", dockerfile);
     ctx.add_tree(spec.source_dir, in.source_dir, source_filter, options.walk);
     return ctx;

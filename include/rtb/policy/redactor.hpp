@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -66,7 +67,7 @@ public:
             for (auto pos = text.find(s); pos != std::string_view::npos; pos = text.find(s, pos + s.size()))
                 ranges_.emplace_back(pos, pos + s.size());
         }
-        if (options_.patterns) find_patterns(text);
+        if (options_.patterns && may_hold_pattern(text)) find_patterns(text);
         if (ranges_.empty()) return text;
         std::sort(ranges_.begin(), ranges_.end());
         scratch.clear();
@@ -115,7 +116,32 @@ private:
                c == '&' || c == '}' || c == ')' || c == ']' || c == '>' || c == '`';
     }
 
+    // Every pattern needs one of these: ':' (URLs, `key: value`), '=',
+    // '-' (--flags; glpat-, xox?-, sk- tokens), '_' (GitHub tokens), "AKIA"
+    // or "Bearer ". One pass over text without them spares the dozen
+    // searches of find_patterns(): most engine output (progress, ids) has none.
+    static bool may_hold_pattern(std::string_view text) noexcept {
+        static constexpr auto trigger = [] {
+            std::array<bool, 256> t{};
+            for (const unsigned char c : {':', '=', '-', '_', 'A', 'B'}) t[c] = true;
+            return t;
+        }();
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (!trigger[static_cast<unsigned char>(text[i])]) continue;
+            const char c = text[i];
+            if (c == 'A') {
+                if (text.substr(i, 4) == "AKIA") return true;
+            } else if (c == 'B') {
+                if (text.substr(i, 7) == "Bearer ") return true;
+            } else {
+                return true;
+            }
+        }
+        return false;
+    }
+
     static bool names_secret(std::string_view key) noexcept {
+        if (key.size() < 5) return false;  // shorter than "token", the shortest word
         char buf[64];
         if (key.size() > sizeof buf) key = key.substr(key.size() - sizeof buf);
         for (std::size_t i = 0; i < key.size(); ++i) buf[i] = lower(key[i]);
@@ -144,62 +170,96 @@ private:
         if (end > pos) ranges_.emplace_back(pos, end);
     }
 
+    // One pass over the text, each pattern tried where its first byte is.
+    // The ranges are those of searching for each pattern in turn (they are
+    // sorted and merged afterwards); a dozen searches per string cost more
+    // than writing the event they were for.
     void find_patterns(std::string_view text) const {
-        // URL passwords: scheme://user:password@host
-        for (auto p = text.find("://"); p != std::string_view::npos; p = text.find("://", p + 3)) {
-            const auto start = p + 3;
-            auto end = start;
-            while (end < text.size() && text[end] != '@' && text[end] != '/' && !ends_value(text[end])) ++end;
-            if (end < text.size() && text[end] == '@') {
-                const auto colon = text.substr(start, end - start).find(':');
-                if (colon != std::string_view::npos && start + colon + 1 < end) ranges_.emplace_back(start + colon + 1, end);
-            }
-        }
-        // KEY=value, key: value, "key": "value"
+        static constexpr auto first = [] {
+            std::array<bool, 256> t{};
+            for (const unsigned char c : {':', '=', '-', 'B', 'g', 'x', 'A', 's'}) t[c] = true;
+            return t;
+        }();
+        std::size_t dashes_from = 0;  // "--" is found without overlaps: "----" holds two, "---" one
         for (std::size_t p = 0; p < text.size(); ++p) {
             const char c = text[p];
-            if (c != '=' && c != ':') continue;
-            if (c == ':' && p + 2 < text.size() && text[p + 1] == '/' && text[p + 2] == '/') continue;  // a URL
-            auto kend = p;
-            while (kend > 0 && text[kend - 1] == ' ') --kend;
-            const bool quoted_key = kend > 0 && (text[kend - 1] == '"' || text[kend - 1] == '\'');
-            if (quoted_key) --kend;
-            auto kbeg = kend;
-            while (kbeg > 0 && is_key_char(text[kbeg - 1])) --kbeg;
-            if (kbeg == kend || !names_secret(text.substr(kbeg, kend - kbeg))) continue;
-            if (quoted_key) {
-                // "key": "value" (JSON) only: a quoted name followed by bare
-                // words is a quoted file name in a message ('.../secret':
-                // Permission denied), not a secret.
-                auto v = p + 1;
-                while (v < text.size() && text[v] == ' ') ++v;
-                if (v >= text.size() || (text[v] != '"' && text[v] != '\'')) continue;
+            if (!first[static_cast<unsigned char>(c)]) continue;
+            switch (c) {
+                case ':':
+                    if (text.substr(p, 3) == "://") {  // a URL, not a key
+                        url_password(text, p);
+                        break;
+                    }
+                    key_value(text, p);
+                    break;
+                case '=': key_value(text, p); break;
+                case '-':
+                    if (p >= dashes_from && p + 1 < text.size() && text[p + 1] == '-') {
+                        dashes_from = p + 2;
+                        flag_value(text, p);
+                    }
+                    break;
+                case 'B':
+                    if (text.substr(p, 7) == "Bearer ") mask_value_from(text, p + 7);  // Bearer tokens
+                    break;
+                default: token(text, p); break;
             }
-            const bool header = c == ':' && names_secret_header(text.substr(kbeg, kend - kbeg));
-            mask_value_from(text, p + 1, header);
         }
-        // --password value / --token value
-        for (auto p = text.find("--"); p != std::string_view::npos; p = text.find("--", p + 2)) {
-            auto kend = p + 2;
-            while (kend < text.size() && is_key_char(text[kend])) ++kend;
-            if (kend < text.size() && text[kend] == ' ' && names_secret(text.substr(p + 2, kend - p - 2)))
-                mask_value_from(text, kend + 1);
+    }
+
+    // URL passwords: scheme://user:password@host (p: the "://")
+    void url_password(std::string_view text, std::size_t p) const {
+        const auto start = p + 3;
+        auto end = start;
+        while (end < text.size() && text[end] != '@' && text[end] != '/' && !ends_value(text[end])) ++end;
+        if (end < text.size() && text[end] == '@') {
+            const auto colon = text.substr(start, end - start).find(':');
+            if (colon != std::string_view::npos && start + colon + 1 < end) ranges_.emplace_back(start + colon + 1, end);
         }
-        // Bearer tokens
-        for (auto p = text.find("Bearer "); p != std::string_view::npos; p = text.find("Bearer ", p + 7))
-            mask_value_from(text, p + 7);
-        // well-known token shapes
+    }
+
+    // KEY=value, key: value, "key": "value" (p: the '=' or ':')
+    void key_value(std::string_view text, std::size_t p) const {
+        const char c = text[p];
+        auto kend = p;
+        while (kend > 0 && text[kend - 1] == ' ') --kend;
+        const bool quoted_key = kend > 0 && (text[kend - 1] == '"' || text[kend - 1] == '\'');
+        if (quoted_key) --kend;
+        auto kbeg = kend;
+        while (kbeg > 0 && is_key_char(text[kbeg - 1])) --kbeg;
+        if (kbeg == kend || !names_secret(text.substr(kbeg, kend - kbeg))) return;
+        if (quoted_key) {
+            // "key": "value" (JSON) only: a quoted name followed by bare
+            // words is a quoted file name in a message ('.../secret':
+            // Permission denied), not a secret.
+            auto v = p + 1;
+            while (v < text.size() && text[v] == ' ') ++v;
+            if (v >= text.size() || (text[v] != '"' && text[v] != '\'')) return;
+        }
+        const bool header = c == ':' && names_secret_header(text.substr(kbeg, kend - kbeg));
+        mask_value_from(text, p + 1, header);
+    }
+
+    // --password value / --token value (p: the "--")
+    void flag_value(std::string_view text, std::size_t p) const {
+        auto kend = p + 2;
+        while (kend < text.size() && is_key_char(text[kend])) ++kend;
+        if (kend < text.size() && text[kend] == ' ' && names_secret(text.substr(p + 2, kend - p - 2)))
+            mask_value_from(text, kend + 1);
+    }
+
+    // well-known token shapes starting at p
+    void token(std::string_view text, std::size_t p) const {
         constexpr std::pair<std::string_view, std::size_t> prefixes[] = {
             {"ghp_", 20}, {"gho_", 20}, {"ghu_", 20}, {"ghs_", 20},  {"ghr_", 20},  {"github_pat_", 20},
             {"glpat-", 16}, {"xoxb-", 10}, {"xoxp-", 10}, {"xoxa-", 10}, {"xoxr-", 10}, {"xoxs-", 10},
             {"AKIA", 16}, {"sk-", 20}};
+        if (p > 0 && is_token_char(text[p - 1])) return;
         for (const auto& [prefix, min_len] : prefixes) {
-            for (auto p = text.find(prefix); p != std::string_view::npos; p = text.find(prefix, p + 1)) {
-                if (p > 0 && is_token_char(text[p - 1])) continue;
-                auto end = p + prefix.size();
-                while (end < text.size() && is_token_char(text[end])) ++end;
-                if (end - p - prefix.size() >= min_len) ranges_.emplace_back(p, end);
-            }
+            if (!text.substr(p).starts_with(prefix)) continue;
+            auto end = p + prefix.size();
+            while (end < text.size() && is_token_char(text[end])) ++end;
+            if (end - p - prefix.size() >= min_len) ranges_.emplace_back(p, end);
         }
     }
 

@@ -129,6 +129,7 @@ private:
         std::string target_image;
         std::vector<std::string> tags;
         std::map<std::string, std::string> build_args, labels;
+        bool labels_in_dockerfile = false;  // the context's Dockerfile sets `labels` (see build_request)
         std::string platform;
         job() = default;
         job(job&& o) noexcept = default;
@@ -327,6 +328,8 @@ private:
                     throw error(errc::invalid_argument, fmt::format("platform '{}' is not os/arch[/variant]",
                                                                     log_escape(value_, 100)));
             job_.platform = value_;
+        } else if (field_ == "labels_in_dockerfile") {
+            job_.labels_in_dockerfile = value_ == "1";
         }
         field_.clear();
         value_.clear();
@@ -797,6 +800,7 @@ inline void runtime_api_server::work(std::stop_token stop) {
         req.tags.insert(req.tags.end(), j.tags.begin(), j.tags.end());
         req.build_args = j.build_args;
         req.labels = j.labels;
+        req.labels_in_dockerfile = j.labels_in_dockerfile;
         req.platform = j.platform;
         req.network_mode = "none";  // builds reach no network (remote ADD was refused before)
         req.pull = false;

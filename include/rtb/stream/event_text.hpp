@@ -2,6 +2,7 @@
 // object per event for programs (`rtb events --json`, json_logger).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,17 +18,25 @@ namespace rtb {
 namespace detail {
 /// Appends `s` keeping it on one line: control bytes become \xNN (tab stays),
 /// invalid UTF-8 bytes become \xNN, everything else is kept.
+/// (Runs of printable ASCII and tabs, most of any log, are copied whole.)
 inline void append_one_line(std::string& out, std::string_view s) {
+    static constexpr auto kept = [] {
+        std::array<bool, 256> t{};
+        for (unsigned c = 0x20; c < 0x7f; ++c) t[c] = true;
+        t['\t'] = true;
+        return t;
+    }();
     for (std::size_t i = 0; i < s.size(); ++i) {
+        std::size_t run = i;
+        while (run < s.size()) {  // printable ASCII 8 bytes at a time, tabs one by one
+            run += printable_run(s.data() + run, s.data() + s.size(), 0, 0);
+            if (run == s.size() || !kept[static_cast<unsigned char>(s[run])]) break;
+            ++run;
+        }
+        out.append(s.data() + i, run - i);
+        if (run == s.size()) break;
+        i = run;
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x7f) {
-            out += static_cast<char>(c);
-            continue;
-        }
-        if (c == '\t') {
-            out += '\t';
-            continue;
-        }
         if (c >= 0x80) {
             const std::size_t len = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
             bool ok = len && i + len <= s.size();
@@ -38,7 +47,9 @@ inline void append_one_line(std::string& out, std::string_view s) {
                 continue;
             }
         }
-        fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+        static constexpr char hex[] = "0123456789abcdef";
+        const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        out.append(esc, 4);
     }
 }
 
@@ -56,24 +67,36 @@ struct identity_text {
 /// `text` filters every engine-supplied string (e.g. a redactor).
 template <class TextFilter = detail::identity_text>
 void append_event_text(std::string& out, const build_event& e, TextFilter&& text = {}) {
+    auto vertex = [&](int v) {  // "#N " for a BuildKit vertex
+        if (!v) return;
+        out += '#';
+        detail::append_decimal(out, v);
+        out += ' ';
+    };
     out.append(event_kind(e));
     out += ' ';
     std::visit(
         [&](const auto& ev) {
             using T = std::decay_t<decltype(ev)>;
             if constexpr (std::is_same_v<T, events::step>) {
-                if (ev.vertex) fmt::format_to(std::back_inserter(out), "#{} ", ev.vertex);
+                vertex(ev.vertex);
                 detail::append_one_line(out, text(step_text(ev)));
             } else if constexpr (std::is_same_v<T, events::log_line>) {
-                if (ev.vertex) fmt::format_to(std::back_inserter(out), "#{} ", ev.vertex);
+                vertex(ev.vertex);
                 detail::append_one_line(out, text(ev.text));
             } else if constexpr (std::is_same_v<T, events::progress>) {
                 detail::append_one_line(out, text(ev.id));
                 out += ' ';
                 detail::append_one_line(out, text(ev.status));
-                if (ev.current || ev.total) fmt::format_to(std::back_inserter(out), " {}/{}", ev.current, ev.total);
+                if (ev.current || ev.total) {
+                    out += ' ';
+                    detail::append_decimal(out, ev.current);
+                    out += '/';
+                    detail::append_decimal(out, ev.total);
+                }
             } else if constexpr (std::is_same_v<T, events::step_done>) {
-                fmt::format_to(std::back_inserter(out), "#{}", ev.vertex);
+                out += '#';
+                detail::append_decimal(out, ev.vertex);
                 if (ev.cached) out += " cached";
                 if (ev.seconds) fmt::format_to(std::back_inserter(out), " {:.1f}s", *ev.seconds);
             } else if constexpr (std::is_same_v<T, events::image_built>) {
@@ -82,9 +105,14 @@ void append_event_text(std::string& out, const build_event& e, TextFilter&& text
                 detail::append_one_line(out, text(ev.tag));
                 out += ' ';
                 detail::append_one_line(out, text(ev.digest));
-                fmt::format_to(std::back_inserter(out), " {}", ev.size);
+                out += ' ';
+                detail::append_decimal(out, ev.size);
             } else if constexpr (std::is_same_v<T, events::failure>) {
-                if (ev.exit_code) fmt::format_to(std::back_inserter(out), "exit {} ", *ev.exit_code);
+                if (ev.exit_code) {
+                    out += "exit ";
+                    detail::append_decimal(out, *ev.exit_code);
+                    out += ' ';
+                }
                 if (!ev.step.empty()) {
                     out += "at ";
                     detail::append_one_line(out, text(ev.step));
@@ -102,11 +130,24 @@ void append_event_text(std::string& out, const build_event& e, TextFilter&& text
 /// Field names are those of the event structs; an unknown exit code is null.
 template <class TextFilter = detail::identity_text>
 void append_event_json(std::string& out, const build_event& e, TextFilter&& text = {}) {
-    auto str = [&](std::string_view name, std::string_view v) {
-        fmt::format_to(std::back_inserter(out), ",\"{}\":{}", name, detail::json_quote(text(v)));
+    // plain appends: fmt's parsing of a format string per field was most of
+    // the cost of writing an event
+    auto key = [&](std::string_view name) {
+        out += ",\"";
+        out += name;
+        out += "\":";
     };
-    auto num = [&](std::string_view name, auto v) { fmt::format_to(std::back_inserter(out), ",\"{}\":{}", name, v); };
-    fmt::format_to(std::back_inserter(out), "{{\"event\":\"{}\"", event_kind(e));
+    auto str = [&](std::string_view name, std::string_view v) {
+        key(name);
+        detail::append_json_quoted(out, text(v));
+    };
+    auto num = [&](std::string_view name, auto v) {
+        key(name);
+        detail::append_decimal(out, v);
+    };
+    out += "{\"event\":\"";
+    out += event_kind(e);
+    out += '"';
     std::visit(
         [&](const auto& ev) {
             using T = std::decay_t<decltype(ev)>;

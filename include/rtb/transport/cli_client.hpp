@@ -440,6 +440,7 @@ inline cli_invocation build_invocation(const build_request& r, const cli_capabil
         flag("build-arg", k + "=" + v);
     }
     for (const auto& [k, v] : r.labels) {
+        if (r.labels_in_dockerfile) break;  // the Dockerfile sets them
         check_key("label", k);
         check_value("label", k, v);
         flag("label", k + "=" + v);

@@ -356,7 +356,7 @@ inline std::string build_target(api_version v, const build_request& r) {
     for (const auto& t : r.tags) add("t", image_ref::parse(t).familiar());
     add("dockerfile", r.dockerfile);
     if (!r.build_args.empty()) add("buildargs", json_object(r.build_args));
-    if (!r.labels.empty()) add("labels", json_object(r.labels));
+    if (!r.labels.empty() && !r.labels_in_dockerfile) add("labels", json_object(r.labels));
     if (!r.platform.empty()) add("platform", r.platform);
     if (!r.target.empty()) add("target", r.target);
     if (!r.network_mode.empty()) add("networkmode", r.network_mode);

@@ -294,6 +294,10 @@ private:
             // rtb serve reads these; a service that does not know them ignores them.
             for (const auto& [k, v] : request.build_args) head += detail::form_field(boundary, "build_arg", k + "=" + v);
             for (const auto& [k, v] : request.labels) head += detail::form_field(boundary, "label", k + "=" + v);
+            // the service still hears the labels (rtb serve counts builds by
+            // plan) but does not pass them to its engine again
+            if (request.labels_in_dockerfile && !request.labels.empty())
+                head += detail::form_field(boundary, "labels_in_dockerfile", "1");
             if (!request.platform.empty()) head += detail::form_field(boundary, "platform", request.platform);
             head += fmt::format(
                 "--{}\r\nContent-Disposition: form-data; name=\"context\"; filename=\"context.tar.gz\"\r\n"
