@@ -226,7 +226,6 @@ void add_context(CLI::App& app, action& run) {
             bool no_labels = false;
             bool dockerfile_only = false;
             bool list = false;
-            bool no_browser = false;
             template_flags template_switches;
             unsigned jobs = 0;
         };

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "rtb/error.hpp"
+#include "rtb/json_text.hpp"
 #include "rtb/text.hpp"
 
 namespace rtb::cli {
@@ -22,9 +23,12 @@ namespace rtb::cli {
     throw error(errc::io_error, fmt::format("cannot {} {}: {}", what, printable(path), std::strerror(err)));
 }
 
-/// A flag's value refused: `--memory '12q' is not a size...`.
+/// A flag's value refused: `--memory "12q" is not a size...`, quoted as the
+/// library's own flag errors are (rtb/resources.hpp), cut at 80 bytes.
 [[noreturn]] inline void bad_value(std::string_view option, std::string_view text, std::string_view why) {
-    throw error(errc::invalid_argument, fmt::format("{} {} {}", option, excerpt(text, 80), why));
+    const auto shown = text.size() <= 80 ? json_quote(text)
+                                         : fmt::format("{}... ({} bytes)", json_quote(text.substr(0, 80)), text.size());
+    throw error(errc::invalid_argument, fmt::format("{} {} {}", option, shown, why));
 }
 
 /// Owns a file descriptor (closed when it goes).
