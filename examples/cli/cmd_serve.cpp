@@ -36,6 +36,7 @@ struct serve_options {
     std::string work_dir;
     bool allow_non_loopback = false;
     bool quiet = false;
+    bool push = false;
 };
 
 /// "HOST:PORT" ("[::1]:PORT" for IPv6); port 0 picks a free one.
@@ -72,6 +73,8 @@ void add_serve(CLI::App& app, action& run) {
     cmd->add_option("--work-dir", o->work_dir, "Where uploads are kept while they wait (default: a new temp folder)");
     cmd->add_flag("--allow-non-loopback", o->allow_non_loopback, "Allow --listen on an address other machines can reach");
     cmd->add_flag("--quiet,-q", o->quiet, "Do not log requests");
+    cmd->add_flag("--push", o->push,
+                  "Push each build's tags to their registry once it succeeds (credentials from the docker config)");
     cmd->callback([o, &run] {
         run = [o] {
             serve::server_options so;
@@ -89,6 +92,7 @@ void add_serve(CLI::App& app, action& run) {
             so.limits.max_bytes = static_cast<std::uint64_t>(parse_integer(o->max_context, "--max-context", 1, 1 << 20)) << 20;
             so.limits.max_entries = static_cast<std::uint64_t>(parse_integer(o->max_entries, "--max-entries", 1, 100'000'000));
             so.work_dir = o->work_dir;
+            so.push = o->push;
             if (!o->host.empty()) so.engine.endpoint = http::parse_docker_host(o->host, {});
             if (!o->quiet) so.log = [](std::string_view line) { fmt::print(stderr, "rtb serve: {}\n", line); };
             auto keys = serve::api_keys::load(o->key_file);
