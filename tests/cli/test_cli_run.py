@@ -211,7 +211,7 @@ try:
         (["--shm-size=-5m"], '--shm-size "-5m" is not a size'),
         (["--cpus", "abc"], '--cpus "abc" is not a CPU count'),
         (["--cpus", "1.5", "--cpu-quota", "5000"], "cannot both be set"),
-        (["--pids-limit", "many"], '--pids-limit "many" is not a whole number'),
+        (["--pids-limit", "many"], "--pids-limit 'many' is not a whole number"),  # bad_value's quoting (rtb/text.hpp)
         (["--pids-limit", "0"], "pids_limit 0 must be at least 1"),
         (["--network", "host", "-p", "70000"], 'container port "70000"'),
         (["--network", "host", "-p", "70000:80"], 'host port "70000"'),
