@@ -33,6 +33,7 @@
 #include "support/checks.hpp"
 #include "support/temp_tree.hpp"
 #include "support/fd_leak_check.hpp"
+#include "support/registry_process.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -699,4 +700,141 @@ BOOST_AUTO_TEST_CASE(low_storage_fails_early_and_on_low_is_asked_first) {
     BOOST_TEST(!env().engine_client().inspect(image_ref::parse(source)).has_value());
     // A dry run builds nothing and checks nothing.
     BOOST_TEST(!b.build_runtime_image(spec, {.dry_run = true, .build_folder = {}, .stop = {}}).image.empty());
+}
+
+// ------------------------------------------------- push, and reuse across hosts
+
+namespace {
+
+/// Removes, at the end, every local name containing `part` (names the test
+/// gave in a registry repository, which runtime_tree does not know).
+struct names_removed_after {
+    std::string part;
+    ~names_removed_after() {
+        try {
+            auto e = env().engine_client();
+            for (const auto& img : e.images())
+                for (const auto& name : img.repo_tags)
+                    if (name.find(part) != std::string::npos) e.remove(image_ref::parse(name), true);
+        } catch (const std::exception& ex) {
+            BOOST_ERROR("removing this test's images failed: " << ex.what());
+        }
+    }
+};
+
+test_builder fleet_builder(const runtime_tree& rt, bool push, lookup existence, counting_logger logger = {}) {
+    docker_engine::options o;
+    o.endpoint = http::parse_docker_host(env().host);
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    builder_options bo;
+    bo.lock_directory = rt.locks;
+    bo.build_timeout = std::chrono::minutes(10);
+    bo.push = push;
+    bo.existence = existence;
+    return test_builder(docker_engine(o), {}, {}, openhands_tags({.jobs = 2, .use_stat_cache = false}),
+                        std::move(logger), bo);
+}
+
+bool in_registry(const std::string& name) {
+    registry_client::options o;
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    return registry_client(o).exists(image_ref::parse(name));
+}
+
+/// Removes the three names of `tags` from the engine: as a second host sees
+/// it, the images are only in the registry.
+void forget_locally(const tag_set& tags) {
+    auto e = env().engine_client();
+    for (const auto& name : {tags.source_image(), tags.lock_image(), tags.versioned_image()})
+        e.remove(image_ref::parse(name), true);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(pushed_images_are_reused_or_built_on_from_the_registry_alone) {
+    runtime_tree rt;
+    const std::string repo = fmt::format("{}/rtb-builder-fleet-{}-{}", need_env("RTB_REGISTRY"), env().engine, ::getpid());
+    names_removed_after cleanup{repo};
+    auto spec = rt.spec();
+    spec.runtime_repository = repo;
+
+    // Host A builds with push: every tag the build applied is in the registry.
+    counting_logger a_log;
+    auto a = fleet_builder(rt, true, lookup::local, a_log);
+    const auto first = a.build_runtime_image(spec);
+    BOOST_TEST(to_string(first.plan) == "scratch");
+    BOOST_TEST(first.tags_pushed == first.tags_applied);
+    BOOST_TEST(first.tags_pushed.size() == 3u);
+    for (const auto& name : first.tags_applied) BOOST_TEST(in_registry(name), name << " is in the registry");
+    BOOST_TEST(a_log.said("pushed " + first.image));
+
+    // Host B has none of them: it finds the source image in the registry and builds nothing.
+    forget_locally(first.tags);
+    counting_logger b_log;
+    auto b = fleet_builder(rt, false, lookup::local_then_registry, b_log);
+    const auto reused = b.build_runtime_image(spec);
+    BOOST_TEST(to_string(reused.plan) == "reuse");
+    BOOST_TEST(to_string(reused.found) == "registry");
+    BOOST_TEST(b_log.built() == 0);
+    BOOST_TEST(!env().engine_client().exists_locally(image_ref::parse(first.image)), "a reuse pulls nothing");
+
+    // A source edit on host B: built on the lock image from the registry
+    // (the engine pulls it as part of the build), only the source layer.
+    rt.append(rt.src / "lib" / "edited.sh", "echo edited on host b\n");
+    const auto lock = b.build_runtime_image(spec);
+    BOOST_TEST(to_string(lock.plan) == "lock");
+    BOOST_TEST(to_string(lock.found) == "registry");
+    BOOST_TEST(lock.from_image == first.tags.lock_image());
+    BOOST_TEST(built_on(lock.image, first.tags.lock_image()));
+    BOOST_TEST(lock.tags_pushed.empty(), "no push without builder_options::push");
+    BOOST_TEST(!in_registry(lock.image));
+
+    // A reuse with push: the registry lacks the new source tag; it is pushed, and only it.
+    auto c = fleet_builder(rt, true, lookup::local_then_registry);
+    const auto ensured = c.build_runtime_image(spec);
+    BOOST_TEST(to_string(ensured.plan) == "reuse");
+    BOOST_TEST(to_string(ensured.found) == "engine");
+    BOOST_TEST((ensured.tags_pushed == std::vector<std::string>{lock.image}));
+    BOOST_TEST(in_registry(lock.image));
+    // Everything is there now: nothing more to push.
+    BOOST_TEST(c.build_runtime_image(spec).tags_pushed.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_push_is_its_own_error_and_the_built_image_stays_tagged) {
+    runtime_tree rt;
+    // A registry that is not there: the build succeeds, its push cannot.
+    const std::string repo = fmt::format("127.0.0.1:{}/rtb-builder-nopush-{}-{}", free_port(), env().engine, ::getpid());
+    names_removed_after cleanup{repo};
+    auto spec = rt.spec();
+    spec.runtime_repository = repo;
+    counting_logger log;
+    auto b = fleet_builder(rt, true, lookup::local, log);
+    const auto source = b.tag_strategy().tags(spec).source_image();
+    const auto e = error_of([&] { b.build_runtime_image(spec); });
+    BOOST_TEST(e.value() == errc::push_failed, e.what());
+    BOOST_TEST(contains(e.what(), "built " + source), e.what());
+    BOOST_TEST(contains(e.what(), "but pushing"), e.what());
+    BOOST_TEST(log.built() == 1);
+    BOOST_TEST(env().engine_client().exists_locally(image_ref::parse(source)), "the image stays, tagged");
+}
+
+namespace {
+/// A Transport that builds and looks up, and cannot push.
+struct build_only {
+    docker_engine inner = env().engine_client();
+    bool image_exists(const image_ref& r, lookup m) { return inner.image_exists(r, m); }
+    template <Logger L>
+    build_result build(const build_request& q, L& l, std::stop_token s) { return inner.build(q, l, s); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(push_needs_a_transport_that_can_push) {
+    static_assert(Transport<build_only> && !ImagePublishing<build_only>);
+    builder_options bo;
+    bo.push = true;
+    const auto e = error_of([&] {
+        basic_builder<build_only, engine_layer_cache, no_retry, openhands_tags, counting_logger> b({}, {}, {}, {}, {}, bo);
+    });
+    BOOST_TEST(e.value() == errc::invalid_argument);
+    BOOST_TEST(contains(e.what(), "ImagePublishing"), e.what());
 }

@@ -419,3 +419,27 @@ BOOST_AUTO_TEST_CASE(pull_lookups_find_what_the_registry_has_and_answer_no_for_t
     BOOST_TEST(c.image_exists(remote, lookup::local_then_pull));
     BOOST_TEST(c.image_exists(remote, lookup::local));
 }
+
+BOOST_AUTO_TEST_CASE(push_image_pushes_through_the_client_and_the_registry_then_has_it) {
+    const auto registry = need_env("RTB_REGISTRY");
+    auto c = t().make();
+    const auto name = image_ref::parse(fmt::format("{}/rtb-cli/push-image:{}", registry, t().run));
+    cleanup clean;
+    clean.names = {name.familiar()};
+    c.tag(image_ref::parse(t().base), name);
+    BOOST_TEST(!c.in_registry(name));
+    collecting_logger log;
+    const auto pushed = c.push_image(name, log);
+    BOOST_TEST(c.in_registry(name));
+    // docker prints "TAG: digest: sha256:... size: N"; Podman prints nothing of it.
+    if (t().expected_path != "podman") {
+        BOOST_TEST(pushed.digest.starts_with("sha256:"), pushed.digest);
+        BOOST_TEST(pushed.size > 0u);
+    }
+    // A registry that is not there: an error naming the image, after the client gave up.
+    const auto nowhere = image_ref::parse(fmt::format("127.0.0.1:{}/rtb-cli/push-image:{}", 1, t().run));
+    clean.names.push_back(nowhere.familiar());
+    c.tag(image_ref::parse(t().base), nowhere);
+    const auto e = error_of([&] { c.push_image(nowhere, log); });
+    BOOST_TEST(contains(e.what(), "pushing " + nowhere.str()), e.what());
+}

@@ -310,3 +310,51 @@ BOOST_AUTO_TEST_CASE(url_encoding_keeps_only_unreserved_characters) {
     BOOST_TEST(detail::url_encode_path("127.0.0.1:5000/app@sha256:ab") == "127.0.0.1:5000/app@sha256:ab");
     BOOST_TEST(detail::url_encode_path("a b/c?d") == "a%20b/c%3Fd");
 }
+
+// ------------------------------------------- TLS failures, said in terms of the files
+
+namespace {
+bool has(const std::optional<std::string>& m, std::string_view part) { return m && m->find(part) != std::string::npos; }
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_server_certificate_from_another_ca_names_the_ca_file) {
+    const detail::tls::files f{"/certs/ca.pem", "/certs/cert.pem", "/certs/key.pem", "/certs"};
+    const auto m = detail::tls::explain("SSL certificate problem: unable to get local issuer certificate", f,
+                                        "tcp://127.0.0.1:2376 (TLS)");
+    BOOST_TEST(has(m, "not signed by the CA in /certs/ca.pem"), m.value_or("none"));
+    BOOST_TEST(has(m, "tcp://127.0.0.1:2376 (TLS)"));
+}
+
+BOOST_AUTO_TEST_CASE(no_ca_file_says_where_ca_pem_was_looked_for) {
+    const detail::tls::files f{"", "", "", "/home/u/.docker"};
+    const auto m = detail::tls::explain("SSL certificate problem: self-signed certificate in certificate chain", f, "e");
+    BOOST_TEST(has(m, "no ca.pem was found in /home/u/.docker (DOCKER_CERT_PATH)"), m.value_or("none"));
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_server_certificate_says_expired) {
+    const auto m = detail::tls::explain("SSL certificate problem: certificate has expired", {"/c/ca.pem", "", "", ""}, "e");
+    BOOST_TEST(has(m, "e's certificate has expired"), m.value_or("none"));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_client_certificate_names_the_files_that_were_not_found) {
+    const detail::tls::files f{"/c/ca.pem", "", "", "/c"};
+    for (const auto* d : {"OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0",
+                          "OpenSSL SSL_read: error:0A000412:SSL routines::sslv3 alert bad certificate, errno 0"}) {
+        const auto m = detail::tls::explain(d, f, "e");
+        BOOST_TEST(has(m, "requires a client certificate and none was sent"), m.value_or("none"));
+        BOOST_TEST(has(m, "/c/cert.pem and /c/key.pem were not found"), m.value_or("none"));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_client_certificate_that_is_not_expired_is_from_another_ca) {
+    // The file cannot be read here: expiry is unknown, so the other reason is given.
+    const detail::tls::files f{"/c/ca.pem", "/nonexistent/cert.pem", "/nonexistent/key.pem", ""};
+    const auto m = detail::tls::explain("sslv3 alert bad certificate", f, "e");
+    BOOST_TEST(has(m, "refused the client certificate /nonexistent/cert.pem: it is not signed by a CA e trusts"),
+               m.value_or("none"));
+}
+
+BOOST_AUTO_TEST_CASE(other_failures_are_left_to_the_generic_message) {
+    BOOST_TEST(!detail::tls::explain("Connection reset by peer", {"/c/ca.pem", "/c/cert.pem", "/c/key.pem", ""}, "e"));
+    BOOST_TEST(!detail::tls::explain("", {}, "e"));
+}

@@ -8,6 +8,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 #include <unistd.h>
 
 #include "rtb/transport/docker_engine.hpp"
@@ -16,6 +20,7 @@
 #include "support/temp_tree.hpp"
 #include "support/checks.hpp"
 #include "support/fd_leak_check.hpp"
+#include "rtb/detail/subprocess.hpp"
 
 using namespace rtb;
 using namespace rtb::test;
@@ -296,4 +301,71 @@ BOOST_AUTO_TEST_CASE(no_file_descriptor_outlives_registry_lookups) {
         }
     }
     BOOST_TEST(open_fds() == before);
+}
+
+// ------------------------------------------------ a registry over TLS with a private CA
+
+namespace {
+
+/// openssl, checked.
+void openssl(std::vector<std::string> args) {
+    args.insert(args.begin(), "openssl");
+    const auto r = detail::run_program(args, {.input = {}, .timeout = 60s, .max_output = std::size_t{1} << 20});
+    if (r.exit_code != 0) throw std::runtime_error("openssl " + args.at(1) + " failed: " + r.err);
+}
+
+/// A private CA in `dir` (ca.pem, ca-key.pem) and, signed by it, a server
+/// certificate for 127.0.0.1 (server.pem, server-key.pem).
+void make_ca_and_server(const std::filesystem::path& dir, const std::string& name) {
+    std::filesystem::create_directories(dir);
+    const auto p = [&](const char* f) { return (dir / f).string(); };
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca-key.pem"), "-out", p("ca.pem"), "-days",
+             "1", "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign"});
+    std::ofstream(dir / "server.ext") << "[v3]\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
+    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("server-key.pem"), "-out", p("server.csr"), "-subj",
+             "/CN=127.0.0.1"});
+    openssl({"x509", "-req", "-in", p("server.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca-key.pem"), "-set_serial", "7",
+             "-days", "1", "-extfile", p("server.ext"), "-extensions", "v3", "-out", p("server.pem")});
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_registry_with_a_private_ca_in_certs_d_is_spoken_to_over_tls) {
+    temp_tree t;
+    make_ca_and_server(t / "ca", "rtb registry CA");
+    make_ca_and_server(t / "other", "another CA");
+    registry_process reg(fmt::format("  tls:\n    certificate: {}\n    key: {}\n", (t / "ca/server.pem").string(),
+                                     (t / "ca/server-key.pem").string()));
+    http::tls_options tls;
+    tls.enabled = true;
+    tls.ca_file = t / "ca/ca.pem";
+    const auto pushed = pusher(reg.host(), {}, tls).image("rtb-tls/app", "1");
+
+    // Trusted the way docker trusts it: certs.d/<host:port>/ca.crt.
+    std::filesystem::create_directories(t / "certs.d" / reg.host());
+    std::filesystem::copy_file(t / "ca/ca.pem", t / "certs.d" / reg.host() / "ca.crt");
+    registry_client::options o;
+    o.docker_config = std::filesystem::path("/nonexistent/rtb-test/config.json");
+    o.certs_dir = t / "certs.d";
+    registry_client c(o);
+    const auto m = c.resolve(image_ref::parse(reg.host() + "/rtb-tls/app:1"));
+    BOOST_REQUIRE(m.has_value());
+    BOOST_TEST(m->digest == pushed.digest);
+    BOOST_TEST(!c.exists(image_ref::parse(reg.host() + "/rtb-tls/app:2")));
+
+    // Another CA there: refused, naming the file; no plain HTTP instead.
+    std::filesystem::copy_file(t / "other/ca.pem", t / "certs.d" / reg.host() / "ca.crt",
+                               std::filesystem::copy_options::overwrite_existing);
+    registry_client wrong(o);
+    const auto e = error_of([&] { wrong.exists(image_ref::parse(reg.host() + "/rtb-tls/app:1")); });
+    BOOST_TEST(e.value() == errc::invalid_argument, e.what());
+    BOOST_TEST(contains(e.what(), "not signed by the CA in " + (t / "certs.d" / reg.host() / "ca.crt").string()),
+               e.what());
+
+    // Without a CA of its own, a loopback registry is plain HTTP, which a TLS
+    // registry refuses: rtb does not guess TLS for it.
+    std::filesystem::remove(t / "certs.d" / reg.host() / "ca.crt");
+    registry_client plain(o);
+    BOOST_TEST(error_of([&] { plain.exists(image_ref::parse(reg.host() + "/rtb-tls/app:1")); }).value() != errc::not_found);
 }

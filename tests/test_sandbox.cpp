@@ -61,6 +61,7 @@ struct target {
     std::string engine = need_env("RTB_TEST_ENGINE");
     std::string host = need_env(engine == "podman" ? "RTB_PODMAN_HOST" : "RTB_DOCKER_HOST");
     std::string base = need_env("RTB_TEST_BASE_IMAGE");
+    std::string registry = need_env("RTB_REGISTRY");  ///< scripts/engines' loopback registry (host:port)
     std::string run = fmt::format("{}-{}", engine, ::getpid());
     std::string image = fmt::format("local/rtb-sandbox-test:{}", run);
     std::string label = "rtb.test.run=" + run;
@@ -430,14 +431,53 @@ BOOST_AUTO_TEST_CASE(an_invalid_spec_is_refused_before_any_engine_is_asked) {
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_image_is_not_found_and_nothing_is_created) {
+    // Named in the loopback registry, which lacks it too: the pull launch()
+    // tries first fails, and that is said.
     auto s = t().spec({"true"});
-    s.image = "local/rtb-never-built:" + t().run;
+    s.image = t().registry + "/rtb-never-built:" + t().run;
     const auto err = error_of([&] {
         auto e = t().make();
         launch(e, s);
     });
-    BOOST_TEST(err.value() == errc::not_found);
-    BOOST_TEST(contains(err.what(), "no such image"));
+    BOOST_TEST(err.value() == errc::not_found, err.what());
+    BOOST_TEST(contains(err.what(), "no such image"), err.what());
+    BOOST_TEST(ours() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_image_is_not_pulled_when_the_spec_says_never) {
+    auto s = t().spec({"true"});
+    s.image = t().registry + "/rtb-never-built:" + t().run;
+    s.pull = image_pull::never;
+    std::size_t events = 0;
+    const auto err = error_of([&] {
+        auto e = t().make();
+        launch(e, s, {}, [&](const build_event&) { ++events; });
+    });
+    BOOST_TEST(err.value() == errc::not_found, err.what());
+    BOOST_TEST(contains(err.what(), "build or pull it first"), err.what());
+    BOOST_TEST(events == 0u);
+    BOOST_TEST(ours() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_image_only_in_its_registry_is_pulled_then_run) {
+    // Another host built and pushed it: here it is only in the registry.
+    auto e = t().make();
+    const auto name = t().registry + "/rtb-sandbox-pulled:" + t().run;
+    e.tag(image_ref::parse(t().base), image_ref::parse(name));
+    e.push(image_ref::parse(name), {});
+    BOOST_REQUIRE(e.remove(image_ref::parse(name)));
+    BOOST_REQUIRE(!e.exists_locally(image_ref::parse(name)));
+    auto s = t().spec({"true"});
+    s.image = name;
+    std::size_t progress = 0;
+    {
+        auto c = launch(e, s, {}, [&](const build_event& ev) { progress += std::holds_alternative<events::progress>(ev); });
+        BOOST_TEST(c.wait() == 0);
+        c.remove();
+    }
+    BOOST_TEST(progress > 0u, "the pull's progress reached on_pull");
+    BOOST_TEST(e.exists_locally(image_ref::parse(name)));
+    e.remove(image_ref::parse(name));
     BOOST_TEST(ours() == 0u);
 }
 

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "rtb/error.hpp"
 #include "rtb/policy/redactor.hpp"
@@ -19,6 +20,7 @@ enum exit_status : int {
     ok = 0,
     negative = 1,  ///< a "no" answer, or a failed build
     failure = 2,   ///< usage errors and every other error
+    push_failed = 3,  ///< rtb build --push: built (or reused) and tagged in the engine, but the push failed
     interrupted = 130,
 };
 

@@ -2,9 +2,11 @@
 // image, or for every base image of a batch file.
 //
 // Contract (scripts depend on it): stderr says which plan was taken (reuse, lock,
-// versioned, scratch); the last line of stdout is the image name; a failed
-// build exits 1 with the engine's exit code and the last log lines on
-// stderr; --json prints one JSON object instead.
+// versioned, scratch) and where an existing image was found (engine or
+// registry); the last line of stdout is the image name; a failed build exits
+// 1 with the engine's exit code and the last log lines on stderr; with
+// --push, a build that succeeded but whose push failed exits 3; --json
+// prints one JSON object instead.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -63,6 +65,7 @@ struct build_options {
     bool json = false;
     bool no_cache = false;
     bool registry = false;
+    bool push = false;
     bool quiet = false;
     std::string config_file;
     std::string runtime_image;  ///< --runtime-image (read back through the configuration's flags layer)
@@ -121,11 +124,30 @@ std::vector<std::string> read_batch_file(const std::string& path) {
 std::string json_result(const runtime_image& r, std::string_view base) {
     return fmt::format(
         "{{\"image\":{},\"plan\":\"{}\",\"tags\":{},\"seconds\":{:.3f},\"image_id\":{},\"from\":{},\"base_image\":{},"
-        "\"dry_run\":{},\"waited\":{},{}}}",
+        "\"dry_run\":{},\"waited\":{},\"found_in\":\"{}\",\"pushed\":{},\"push_seconds\":{:.3f},{}}}",
         json_quote(r.image), to_string(r.plan), json_list(r.tags_applied),
         static_cast<double>(r.timings.total.count()) / 1000.0, json_quote(r.image_id),
         json_quote(r.from_image), json_quote(base), r.dry_run ? "true" : "false",
-        r.waited ? "true" : "false", statistics_json(r));
+        r.waited ? "true" : "false", to_string(r.found), json_list(r.tags_pushed),
+        static_cast<double>(r.timings.push.count()) / 1000.0, statistics_json(r));
+}
+
+/// Where the image a plan rests on was found, for the plan line.
+std::string found_text(const runtime_image& r) {
+    if (r.found == image_location::none) return {};
+    if (r.plan == plan_kind::reuse) return fmt::format("; found in the {}", to_string(r.found));
+    return fmt::format("; {} found in the {}", r.from_image, to_string(r.found));
+}
+
+/// What --push did.
+void print_pushed(const runtime_image& r) {
+    if (r.dry_run) return;
+    if (r.tags_pushed.empty()) {
+        fmt::print(stderr, "rtb: push: nothing to push: the registry has the image\n");
+        return;
+    }
+    fmt::print(stderr, "rtb: pushed {} tag(s) in {:.2f} s: {}\n", r.tags_pushed.size(),
+               static_cast<double>(r.timings.push.count()) / 1000.0, fmt::join(r.tags_pushed, ", "));
 }
 
 /// One stderr line with where the time went.
@@ -173,6 +195,7 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
 
     builder_options bo;
     bo.existence = o.registry ? lookup::local_then_registry : lookup::local;
+    bo.push = o.push;
     bo.build_timeout = o.settings.timeout;
     bo.stall_timeout = o.settings.stall_timeout;
     bo.storage.engine_min_free = o.settings.storage.engine_min_free;
@@ -210,14 +233,19 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
         try {
             const auto r = builder.build_runtime_image(spec, call);
             builder.logger().finish();
-            fmt::print(stderr, "rtb: plan: {}{} -> {} ({:.2f} s)\n", to_string(r.plan), r.dry_run ? " (dry run)" : "",
-                       r.image, static_cast<double>(r.timings.total.count()) / 1000.0);
+            fmt::print(stderr, "rtb: plan: {}{} -> {} ({:.2f} s{})\n", to_string(r.plan), r.dry_run ? " (dry run)" : "",
+                       r.image, static_cast<double>(r.timings.total.count()) / 1000.0, found_text(r));
             if (!r.cache_hit()) print_phases(r);  // a reuse did nothing worth timing
+            if (o.push) print_pushed(r);
             if (o.json) fmt::print("{}\n", json_result(r, spec.base_image));
             else fmt::print("{}\n", r.image);
             return ok;
         } catch (const error& e) {
             builder.logger().finish();
+            if (e.value() == errc::push_failed) {
+                print_error(e.what());
+                return push_failed;
+            }
             if (e.value() != errc::build_failed && e.value() != errc::vetoed) throw;
             print_failure(e);
             return negative;
@@ -260,22 +288,26 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
         for (std::size_t j = 0; j < std::min(jobs, bases.size()); ++j) pool.emplace_back(worker);
     }
     if (stop.stop_requested()) throw error(errc::cancelled, "the batch was interrupted");
-    std::size_t built = 0, reused = 0, failed = 0;
+    std::size_t built = 0, reused = 0, failed = 0, push_failures = 0, pushed = 0;
     for (std::size_t i = 0; i < bases.size(); ++i) {
         const auto& out = outcomes[i];
         if (out.image) {
             (out.image->plan == plan_kind::reuse ? reused : built)++;
+            pushed += out.image->tags_pushed.size();
             if (o.json) fmt::print("{}\n", json_result(*out.image, bases[i]));
             else fmt::print("{}\n", out.image->image);
         } else {
             ++failed;
+            if (out.failure->value() == errc::push_failed) ++push_failures;
             if (o.json)
                 fmt::print("{{\"base_image\":{},\"error\":{},\"code\":\"{}\"}}\n", json_quote(bases[i]),
                            json_quote(redacted(out.failure->what())), to_string(out.failure->value()));
         }
     }
-    fmt::print(stderr, "rtb: batch: {} built, {} reused, {} failed of {}\n", built, reused, failed, bases.size());
-    return failed ? negative : ok;
+    fmt::print(stderr, "rtb: batch: {} built, {} reused, {} failed of {}{}\n", built, reused, failed, bases.size(),
+               o.push ? fmt::format("; {} tag(s) pushed, {} push(es) failed", pushed, push_failures) : "");
+    if (failed > push_failures) return negative;
+    return failed ? push_failed : ok;
 }
 
 template <class Engine>
@@ -333,6 +365,10 @@ int run_with_transport(const build_options& o, any_tag_strategy strategy) {
     if (o.transport == "podman") return run_build(o, engine_from_flags<podman_engine>(o), std::move(strategy));
     if (o.transport == "cli") return run_build(o, cli_from_flags(o), std::move(strategy));
     if (o.transport == "remote") {
+        if (o.push)
+            throw error(errc::invalid_argument,
+                        "--push is for --transport docker, podman and cli: a build service stores its images in its "
+                        "own registry");
         auto remote = make_remote(o);
         // Images are named under the service's registry prefix unless
         // --runtime-repo says otherwise, so the names printed are the
@@ -417,7 +453,12 @@ void add_build(CLI::App& app, action& run) {
     cmd->add_flag("--dry-run", o->dry_run, "Decide the plan and assemble the context; build nothing");
     cmd->add_flag("--json", o->json, "Print one JSON object: image, plan, tags, seconds, image_id, from");
     cmd->add_flag("--no-cache", o->no_cache, "Run every build step again (the engine's layer cache is not used)");
-    cmd->add_flag("--registry", o->registry, "Also look for existing images in their registry (manifest HEAD, no pull)");
+    cmd->add_flag("--registry", o->registry,
+                  "Also look for existing images in their registry (manifest HEAD, no pull); one found only there is "
+                  "reused as it is, or built on (the engine pulls it)");
+    cmd->add_flag("--push", o->push,
+                  "Push the tags a build applied to their registry; for a reuse, push those the registry lacks "
+                  "(exit status 3 when only the push failed)");
     cmd->add_flag("--quiet,-q", o->quiet, "Do not print the build's output lines");
     cmd->add_option("--build-folder", o->build_folder, "Write the context to this new or empty folder (kept) and build from it");
     cmd->add_option("--timeout", o->timeout, "Limit for one build, retries included (default 30m)");

@@ -3,6 +3,8 @@
 // are the container's; detached, its id is printed.
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -14,8 +16,34 @@
 #include "signals.hpp"
 #include "rtb/sandbox/container.hpp"
 #include "rtb/sandbox/parse.hpp"
+#include "rtb/units.hpp"
 
 namespace rtb::cli {
+
+namespace {
+
+/// Progress of the pull launch() makes when the engine lacks the image: a
+/// line when it starts, and one per layer when the layer's state changes
+/// (not per byte), on stderr.
+event_sink pull_progress(const std::string& image) {
+    auto last = std::make_shared<std::map<std::string, std::string>>();
+    auto started = std::make_shared<bool>(false);
+    return [image, last, started](const build_event& e) {
+        if (!*started) {
+            *started = true;
+            fmt::print(stderr, "rtb: {} is not in the engine: pulling it from its registry\n", redacted(image));
+        }
+        const auto* p = std::get_if<events::progress>(&e);
+        if (!p || p->id.empty() || last->size() > 4096) return;
+        auto& seen = (*last)[p->id];
+        if (seen == p->status) return;
+        seen = p->status;
+        fmt::print(stderr, "rtb: pull: {}: {}{}\n", redacted(p->id), redacted(p->status),
+                   p->total ? fmt::format(" ({})", format_bytes(p->total)) : "");
+    };
+}
+
+}  // namespace
 
 
 void add_run(CLI::App& app, action& run) {
@@ -25,6 +53,7 @@ void add_run(CLI::App& app, action& run) {
         std::vector<std::string> env, publish, mounts, tmpfs, labels;
         std::string memory, memory_swap, cpus, cpu_quota, cpu_period, pids_limit, shm_size;
         std::string network = "none";
+        std::string pull = "missing";
         std::string workdir, user, name, host;
         std::optional<std::string> entrypoint_set;
         std::string health_cmd, health_interval = "1s", ready_timeout = "60s", stop_timeout = "10";
@@ -66,6 +95,9 @@ void add_run(CLI::App& app, action& run) {
     cmd->add_flag("--allow-engine-socket", o->allow_engine_socket, "Allow mounting an engine's API socket");
     cmd->add_flag("--allow-root-mount", o->allow_root, "Allow mounting the host's /");
     cmd->add_option("-H,--host", o->host, "The engine: unix:///path or tcp://host:port (default: DOCKER_HOST)");
+    cmd->add_option("--pull", o->pull,
+                    "missing (default: pull the image from its registry when the engine lacks it) or never")
+        ->check(CLI::IsMember({"missing", "never"}));
     cmd->callback([o, &run] {
         run = [o]() -> int {
             // Everything is parsed and checked before the engine is asked.
@@ -103,6 +135,7 @@ void add_run(CLI::App& app, action& run) {
             s.tty = o->tty;
             s.allow_engine_socket_mount = o->allow_engine_socket;
             s.allow_root_mount = o->allow_root;
+            s.pull = o->pull == "never" ? image_pull::never : image_pull::missing;
             if (!o->health_cmd.empty()) {
                 health_check h;
                 h.shell = o->health_cmd;
@@ -121,8 +154,9 @@ void add_run(CLI::App& app, action& run) {
             if (!o->host.empty()) eo.endpoint = http::parse_docker_host(o->host, {});
             docker_engine engine(eo);  // connects on first use: launch() validates the spec before that
 
+            const auto on_pull = pull_progress(s.image);
             if (o->detach) {
-                auto c = launch(engine, s);
+                auto c = launch(engine, s, {}, on_pull);
                 fmt::print("{}\n", c.detach());
                 return ok;
             }
@@ -130,7 +164,7 @@ void add_run(CLI::App& app, action& run) {
             // main's interrupt_handler turns Ctrl-C into a stop request; a
             // second Ctrl-C exits at once (the engine then keeps the container).
             const auto stop = interrupt_handler::token();
-            auto c = launch(engine, s, stop);
+            auto c = launch(engine, s, stop, on_pull);
             try {
                 c.logs(
                     [](std_stream st, std::string_view bytes) {

@@ -51,6 +51,7 @@ struct serve_options {
     bool allow_non_loopback = false;
     bool allow_remote_add = false;
     bool quiet = false;
+    bool push = false;
 };
 
 }  // namespace
@@ -96,6 +97,8 @@ void add_serve(CLI::App& app, action& run) {
     cmd->add_flag("--allow-remote-add", o->allow_remote_add,
                   "Allow ADD from URLs in uploaded Dockerfiles (the engine then fetches from the network)");
     cmd->add_flag("--quiet,-q", o->quiet, "Do not log requests");
+    cmd->add_flag("--push", o->push,
+                  "Push each build's tags to their registry once it succeeds (credentials from the docker config)");
     cmd->callback([o, listen, &run] {
         const bool listen_given = listen->count() > 0;
         run = [o, listen_given] {
@@ -138,6 +141,7 @@ void add_serve(CLI::App& app, action& run) {
                 parse_integer(o->max_per_address, "--max-connections-per-address", 1, 1'000'000));
             so.io_threads = static_cast<std::size_t>(parse_integer(o->io_threads, "--io-threads", 1, 64));
             so.work_dir = o->work_dir;
+            so.push = o->push;
             if (!o->host.empty()) so.engine.endpoint = http::parse_docker_host(o->host, {});
             if (!o->quiet) so.log = [](std::string_view line) { fmt::print(stderr, "rtb serve: {}\n", line); };
             // Every connection is a descriptor: the limit must leave room for

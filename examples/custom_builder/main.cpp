@@ -110,7 +110,7 @@ public:
     // The optional capabilities (rtb/concepts.hpp): a decorator forwards each
     // one its inner Transport has, and only those, so wrapping keeps what
     // the builder does with them (the free-space check of the engine's data
-    // root, removing superseded images, the names a service gives).
+    // root, removing superseded images, pushing, the names a service gives).
     std::optional<std::filesystem::path> data_root(std::stop_token stop)
         requires rtb::ReportsStorage<Inner>
     {
@@ -127,6 +127,18 @@ public:
         requires rtb::ImageStore<Inner>
     {
         return recorded("remove_unused_image", std::string(id), [&] { return inner_.remove_unused_image(id, stop); });
+    }
+
+    bool in_registry(const rtb::image_ref& ref, std::stop_token stop)
+        requires rtb::ImagePublishing<Inner>
+    {
+        return recorded("in_registry", ref.familiar(), [&] { return inner_.in_registry(ref, stop); });
+    }
+
+    template <rtb::Logger L>
+        requires rtb::ImagePublishing<Inner>
+    rtb::events::pushed push_image(const rtb::image_ref& ref, L& logger, std::stop_token stop) {
+        return recorded("push_image", ref.familiar(), [&] { return inner_.push_image(ref, logger, stop); });
     }
 
     std::string stored_name(const rtb::image_ref& ref, std::stop_token stop)
@@ -162,6 +174,7 @@ private:
     static std::string outcome(const std::optional<rtb::image_summary>& i) { return i ? i->id : "none"; }
     static std::string outcome(rtb::image_removal r) { return r == rtb::image_removal::removed ? "removed" : "kept"; }
     static std::string outcome(const std::string& s) { return s; }
+    static std::string outcome(const rtb::events::pushed& p) { return p.digest; }
 
     /// Runs `call` and records its outcome (or its error, which goes on to the caller).
     template <class Call>
@@ -191,7 +204,8 @@ private:
 // Decorated, docker_engine keeps every capability it has.
 static_assert(rtb::Transport<recording_transport<rtb::docker_engine>> &&
               rtb::ReportsStorage<recording_transport<rtb::docker_engine>> &&
-              rtb::ImageStore<recording_transport<rtb::docker_engine>>);
+              rtb::ImageStore<recording_transport<rtb::docker_engine>> &&
+              rtb::ImagePublishing<recording_transport<rtb::docker_engine>>);
 
 // ---------------------------------------------------------------- the program
 

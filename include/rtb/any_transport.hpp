@@ -2,8 +2,8 @@
 // engine or service from a flag (as the rtb program does) instantiates one
 // basic_builder<any_transport, ...> instead of one per Transport, as Asio's
 // any_io_executor stands for any executor. The optional capabilities
-// (ReportsStorage, ImageStore, ImageNaming) are always there and answer as
-// the held Transport would, or as if it lacked them.
+// (ReportsStorage, ImageStore, ImagePublishing, ImageNaming) are always
+// there and answer as the held Transport would, or as if it lacked them.
 #pragma once
 
 #include <concepts>
@@ -83,6 +83,17 @@ public:
         return held_->remove_unused_image(id, stop);
     }
 
+    /// ImagePublishing: whether the held Transport can push (publishes());
+    /// in_registry() and push_image() throw errc::unsupported_version when
+    /// it cannot.
+    bool publishes() const noexcept { return held_->publishes(); }
+    bool in_registry(const image_ref& ref, std::stop_token stop = {}) { return held_->in_registry(ref, stop); }
+    template <Logger L>
+    events::pushed push_image(const image_ref& ref, L& logger, std::stop_token stop = {}) {
+        logger_ref lr(logger);
+        return held_->push_image(ref, lr, stop);
+    }
+
     /// ImageNaming: the held Transport's name for `ref`, or `ref` as it is.
     std::string stored_name(const image_ref& ref, std::stop_token stop = {}) { return held_->stored_name(ref, stop); }
 
@@ -103,6 +114,9 @@ private:
         virtual std::optional<image_summary> describe_image(std::string_view name, std::stop_token stop) = 0;
         virtual image_removal remove_unused_image(std::string_view id, std::stop_token stop) = 0;
         virtual std::string stored_name(const image_ref& ref, std::stop_token stop) = 0;
+        virtual bool publishes() const noexcept = 0;
+        virtual bool in_registry(const image_ref& ref, std::stop_token stop) = 0;
+        virtual events::pushed push_image(const image_ref& ref, logger_ref& logger, std::stop_token stop) = 0;
     };
 
     template <class T>
@@ -130,6 +144,26 @@ private:
                             fmt::format("this transport keeps no images it can remove (asked to remove {})", id));
             }
         }
+        bool publishes() const noexcept override { return ImagePublishing<T>; }
+        bool in_registry(const image_ref& ref, std::stop_token stop) override {
+            if constexpr (ImagePublishing<T>) {
+                return transport.in_registry(ref, stop);
+            } else {
+                (void)stop;
+                throw error(errc::unsupported_version,
+                            fmt::format("this transport cannot ask a registry directly (asked about {})", ref.str()));
+            }
+        }
+        events::pushed push_image(const image_ref& ref, logger_ref& logger, std::stop_token stop) override {
+            if constexpr (ImagePublishing<T>) {
+                return transport.push_image(ref, logger, stop);
+            } else {
+                (void)logger;
+                (void)stop;
+                throw error(errc::unsupported_version,
+                            fmt::format("this transport cannot push images (asked to push {})", ref.str()));
+            }
+        }
         std::string stored_name(const image_ref& ref, std::stop_token stop) override {
             if constexpr (ImageNaming<T>) return std::string(transport.stored_name(ref, stop));
             else return ref.str();
@@ -141,6 +175,6 @@ private:
 };
 
 static_assert(Transport<any_transport> && ReportsStorage<any_transport> && ImageStore<any_transport> &&
-              ImageNaming<any_transport> && std::copy_constructible<any_transport>);
+              ImagePublishing<any_transport> && ImageNaming<any_transport> && std::copy_constructible<any_transport>);
 
 }  // namespace rtb

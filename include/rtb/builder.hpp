@@ -89,6 +89,22 @@ inline std::string reported_name(const std::string& asked, const std::string& st
     return stored;
 }
 
+/// Where the builder found an existing image.
+enum class image_location {
+    none,      ///< not found (or not asked: a scratch or forced build)
+    engine,    ///< in the engine's (or the build service's) own store
+    registry,  ///< only in its registry (lookup::local_then_registry): another host pushed it
+};
+
+constexpr std::string_view to_string(image_location l) noexcept {
+    switch (l) {
+        case image_location::none: return "none";
+        case image_location::engine: return "engine";
+        case image_location::registry: return "registry";
+    }
+    return "?";
+}
+
 /// What build_runtime_image() did.
 struct runtime_image {
     std::string image;                      ///< the source-tagged image: what to run
@@ -96,6 +112,14 @@ struct runtime_image {
     std::string from_image;                 ///< what the build started FROM; empty for reuse
     std::vector<std::string> tags_applied;  ///< full names the build applied; empty for reuse and dry runs
     std::string image_id;                   ///< the built image's id; empty for reuse and dry runs
+    /// Where the image the plan rests on was found: the source image for a
+    /// reuse, the lock or versioned image for those plans; none for scratch.
+    /// A build on an image found in the registry pulls it first (the engine
+    /// does, as part of the build).
+    image_location found = image_location::none;
+    /// Full names pushed to their registry (builder_options::push): the tags
+    /// the build applied, or for a reuse those the registry lacked.
+    std::vector<std::string> tags_pushed;
     tag_set tags;                           ///< the three tags
     bool dry_run = false;                   ///< planned only: nothing was built
     bool waited = false;                    ///< waited for another build of the same tag (then reused it)
@@ -108,6 +132,7 @@ struct runtime_image {
         std::chrono::milliseconds lookup{0};   ///< planning: existence queries (and waiting for another build)
         std::chrono::milliseconds context{0};  ///< assembling the context (a dry run: writing the folder)
         std::chrono::milliseconds build{0};    ///< the engine's build, retries included
+        std::chrono::milliseconds push{0};     ///< pushing (and asking the registry what it lacks), retries included
         std::chrono::milliseconds total{0};
     } timings;
     /// The image cache answered: an image for these exact inputs existed and nothing was built.
@@ -121,6 +146,16 @@ struct builder_options {
     lookup existence = lookup::local;
     /// The limit for one build, retries included.
     std::chrono::milliseconds build_timeout = std::chrono::minutes(30);
+    /// After a successful build, push every tag it applied to its registry;
+    /// for a reuse, push the tags (source, lock, versioned) the engine has
+    /// and the registry lacks (asked first: a manifest HEAD each). Other
+    /// hosts asking the registry then reuse the image, or build on its lock
+    /// image, instead of building it again. Needs an ImagePublishing
+    /// Transport. A failed push is errc::push_failed: the image is built and
+    /// tagged locally; only its push failed.
+    bool push = false;
+    /// The limit for one push (retries included); a stall_timeout applies too.
+    std::chrono::milliseconds push_timeout = std::chrono::minutes(30);
     /// No build output for this long stops the build as stalled; unset: no limit.
     std::optional<std::chrono::milliseconds> stall_timeout;
     /// Lock files (one per source tag) that make concurrent processes build
@@ -174,6 +209,11 @@ public:
           logger_(std::move(logger)),
           options_(std::move(options)) {
         if (options_.lock_directory.empty()) options_.lock_directory = cache_directory() / "locks";
+        if constexpr (!ImagePublishing<T>) {
+            if (options_.push)
+                throw error(errc::invalid_argument,
+                            "builder_options::push needs a Transport that can push images (ImagePublishing)");
+        }
     }
 
     basic_builder(const basic_builder&) = delete;
@@ -237,7 +277,8 @@ public:
         check_spec(spec);
         const auto tags = strategy_.tags(spec);
         auto t = transports_.acquire();
-        return decide(*t, spec, tags);
+        image_location found = image_location::none;
+        return decide(*t, spec, tags, found);
     }
 
     T& transport() noexcept { return transports_.prototype(); }
@@ -405,16 +446,35 @@ private:
         return out;
     }
 
-    /// The plan from what exists. `source_absent`: the source image was just
-    /// asked about and is not there (not asked again).
-    build_plan decide(T& t, const runtime_spec& spec, const tag_set& tags, bool source_absent = false) {
+    /// The plan from what exists; `found` says where the image it rests on
+    /// is. `source_absent`: the source image was just asked about and is
+    /// not there (not asked again).
+    build_plan decide(T& t, const runtime_spec& spec, const tag_set& tags, image_location& found,
+                      bool source_absent = false, std::stop_token stop = {}) {
+        found = image_location::none;
         if (spec.force_rebuild) return plan_build(tags, spec.base_image, {}, true);
-        const auto mode = options_.existence;
         existing_images known;
-        if (!source_absent) known.source = t.image_exists(image_ref::parse(tags.source_image()), mode);
-        if (!known.source) known.lock = t.image_exists(image_ref::parse(tags.lock_image()), mode);
-        if (!known.source && !known.lock) known.versioned = t.image_exists(image_ref::parse(tags.versioned_image()), mode);
+        auto ask = [&](const std::string& image) {
+            found = locate(t, image_ref::parse(image), stop);
+            return found != image_location::none;
+        };
+        if (!source_absent) known.source = ask(tags.source_image());
+        if (!known.source) known.lock = ask(tags.lock_image());
+        if (!known.source && !known.lock) known.versioned = ask(tags.versioned_image());
         return plan_build(tags, spec.base_image, known, false);
+    }
+
+    /// Where `ref` is, as builder_options::existence asks: the engine's store
+    /// first; with lookup::local_then_registry, then its registry alone.
+    image_location locate(T& t, const image_ref& ref, std::stop_token stop) {
+        if (options_.existence != lookup::local_then_registry)
+            return t.image_exists(ref, options_.existence) ? image_location::engine : image_location::none;
+        if (t.image_exists(ref, lookup::local)) return image_location::engine;
+        if constexpr (ImagePublishing<T>) {
+            return t.in_registry(ref, stop) ? image_location::registry : image_location::none;
+        } else {
+            return t.image_exists(ref, lookup::local_then_registry) ? image_location::registry : image_location::none;
+        }
     }
 
     std::filesystem::path lock_file(const std::string& image) const { return build_lock_path(options_.lock_directory, image); }
@@ -444,8 +504,9 @@ private:
         const auto lookup_started = clock::now();
 
         build_plan plan;
-        if (!spec.force_rebuild && t->image_exists(image_ref::parse(out.image), options_.existence)) {
-            plan = plan_build(out.tags, spec.base_image, {.source = true}, false);
+        if (!spec.force_rebuild) {
+            out.found = locate(*t, image_ref::parse(out.image), call.stop);
+            if (out.found != image_location::none) plan = plan_build(out.tags, spec.base_image, {.source = true}, false);
         }
         // Another process may be building this tag: take its lock file, and
         // when we had to wait, ask again (it is probably there now).
@@ -458,17 +519,26 @@ private:
             if (out.waited) log.log(log_level::info, fmt::format("waited for another build of {}", out.image));
         }
         // Unless we waited, the source image was asked about a moment ago.
-        if (plan.kind != plan_kind::reuse) plan = decide(*t, spec, out.tags, !out.waited);
+        if (plan.kind != plan_kind::reuse) plan = decide(*t, spec, out.tags, out.found, !out.waited, call.stop);
         out.plan = plan.kind;
         out.from_image = plan.from_image;
         out.timings.lookup = since(lookup_started);
         if constexpr (ImageNaming<T>) out.image = reported_name(out.image, t->stored_name(image_ref::parse(out.image), call.stop));
         if (plan.kind == plan_kind::reuse) {
-            log.log(log_level::info, fmt::format("reusing {}", out.image));
+            log.log(log_level::info, fmt::format("reusing {} (found in the {})", out.image, to_string(out.found)));
+            if (options_.push && !call.dry_run) {
+                const auto push_started = clock::now();
+                if constexpr (ImagePublishing<T>) push_missing(*t, out, call.stop, log);
+                out.timings.push = since(push_started);
+            }
             out.timings.total = since(started);
             return out;
         }
-        log.log(log_level::info, fmt::format("plan: {} (from {})", to_string(plan.kind), plan.from_image));
+        log.log(log_level::info,
+                fmt::format("plan: {} (from {}{})", to_string(plan.kind), plan.from_image,
+                            out.found == image_location::registry ? ", found in the registry: the engine pulls it"
+                            : out.found == image_location::engine ? ", found in the engine"
+                                                                  : ""));
 
         std::map<std::string, std::string> hook_labels;
         if (!call.dry_run) {
@@ -545,16 +615,75 @@ private:
             for (auto& name : out.tags_applied) name = reported_name(name, t->stored_name(image_ref::parse(name), call.stop));
         if constexpr (ImageStore<T>)
             remove_superseded(*t, previous, result.image_id, [&](log_level l, std::string_view m) { log.log(l, m); });
-        out.timings.total = since(started);
         log.log(log_level::info, fmt::format("built {}{} in {:.1f} s", out.image,
                                              out.image_id.empty() ? "" : fmt::format(" ({})", short_id(out.image_id)),
                                              static_cast<double>(out.timings.build.count()) / 1000.0));
+        if (options_.push) {
+            const auto push_started = clock::now();
+            if constexpr (ImagePublishing<T>) push_all(*t, out, plan.tags_to_apply, call.stop, log);
+            out.timings.push = since(push_started);
+        }
+        out.timings.total = since(started);
         return out;
     }
 
+    /// Pushes `names` (tags the build applied), each under the RetryPolicy,
+    /// the push deadline and the stall limit. A failure is push_failed,
+    /// saying the build succeeded and which tag did not reach its registry.
+    void push_all(T& t, runtime_image& out, const std::vector<std::string>& names, std::stop_token stop,
+                  locked_logger& log) {
+        for (const auto& name : names) push_one(t, out, name, stop, log);
+    }
+
+    /// For a reuse: the tags the engine has and the registry lacks are
+    /// pushed (a manifest HEAD each first); an image found only in the
+    /// registry has nothing to push.
+    void push_missing(T& t, runtime_image& out, std::stop_token stop, locked_logger& log) {
+        for (const auto& name : {out.tags.source_image(), out.tags.lock_image(), out.tags.versioned_image()}) {
+            const auto ref = image_ref::parse(name);
+            bool there = false;
+            try {
+                there = retry_locked(stop, [&](int) { return t.in_registry(ref, stop); }, log);
+            } catch (const error& e) {
+                if (e.value() == errc::cancelled) throw;
+                throw push_error(out, name, e, "asking the registry for");
+            }
+            if (there) continue;
+            if (!t.image_exists(ref, lookup::local)) continue;  // neither here nor there: nothing to push
+            push_one(t, out, name, stop, log);
+        }
+        if (out.tags_pushed.empty()) log.log(log_level::info, fmt::format("{} is in its registry already", out.image));
+    }
+
+    void push_one(T& t, runtime_image& out, const std::string& name, std::stop_token stop, locked_logger& log) {
+        const auto ref = image_ref::parse(name);
+        const auto what = fmt::format("pushing {}", name);
+        const auto overall = deadline::after(options_.push_timeout);
+        log.log(log_level::info, what);
+        events::pushed pushed;
+        try {
+            pushed = retry_locked(stop, [&](int) {
+                watchdog dog({.what = what, .overall = overall, .stall = options_.stall_timeout}, stop);
+                watched_logger<locked_logger> watched(log, dog);
+                return dog.run([&](std::stop_token s) { return t.push_image(ref, watched, s); });
+            }, log);
+        } catch (const error& e) {
+            if (e.value() == errc::cancelled) throw;
+            throw push_error(out, name, e, "pushing");
+        }
+        out.tags_pushed.push_back(name);
+        log.log(log_level::info, fmt::format("pushed {}{}", name, pushed.digest.empty() ? "" : " (" + pushed.digest + ")"));
+    }
+
+    static error push_error(const runtime_image& out, const std::string& name, const error& cause,
+                            std::string_view doing) {
+        return error(errc::push_failed, fmt::format("{} {} (it is tagged in the engine), but {} {} failed: {}",
+                                                     out.plan == plan_kind::reuse ? "reused" : "built", out.image, doing,
+                                                     name, cause.what()));
+    }
     /// retry() with the RetryPolicy under the policy lock (the waits are not).
     template <class Operation>
-    build_result retry_locked(std::stop_token stop, Operation&& op, locked_logger& log) {
+    auto retry_locked(std::stop_token stop, Operation&& op, locked_logger& log) {
         struct guarded {
             basic_builder* b;
             std::optional<std::chrono::milliseconds> next_delay(int attempt, const error& e) {

@@ -142,6 +142,24 @@ concept ImageStore = requires(T& t, std::string_view name, std::stop_token stop)
     { t.remove_unused_image(name, stop) } -> std::same_as<image_removal>;
 };
 
+/// ImagePublishing (optional, for a Transport): the engine can push an image
+/// it keeps to the image's registry, and the registry can be asked directly.
+/// A builder with builder_options::push pushes what it built (and makes sure
+/// a reused image is there), so other hosts asking the registry
+/// (lookup::local_then_registry) reuse it instead of building it again.
+///   in_registry(ref, stop): whether `ref`'s registry has that tag, asked of
+///     the registry alone (no pull); the builder uses it to push only what is
+///     missing and to say where an image was found.
+///   push_image(ref, logger, stop): pushes the local tag `ref` with the
+///     credentials the docker config has for its registry; progress goes to
+///     `logger` as events; returns what the registry stored (digest, size).
+///     Throws rtb::error (unauthorized, not_found, connection_failed, ...).
+template <class T>
+concept ImagePublishing = requires(T& t, const image_ref& ref, detail::logger_archetype& logger, std::stop_token stop) {
+    { t.in_registry(ref, stop) } -> std::same_as<bool>;
+    { t.push_image(ref, logger, stop) } -> std::same_as<events::pushed>;
+};
+
 /// ImageNaming (optional, for a Transport): the Transport stores images
 /// under names of its own (a build service places them below its registry
 /// prefix). stored_name(ref, stop) is the name an image asked for as `ref`

@@ -28,6 +28,7 @@ enum class errc {
     io_error,              ///< reading or writing local files failed
     parse_error,           ///< malformed data from a peer or a file
     vetoed,                ///< a pre-build hook refused the build (build_hooks::pre_build)
+    push_failed,           ///< the image was built (or reused) and is tagged locally, but pushing it failed
 };
 
 /// The category of rtb::errc, so rtb errors compose with std::error_code.
@@ -49,6 +50,7 @@ inline const std::error_category& rtb_category() noexcept {
                 case errc::io_error: return "i/o error";
                 case errc::parse_error: return "parse error";
                 case errc::vetoed: return "vetoed";
+                case errc::push_failed: return "push failed";
             }
             return "unknown rtb error";
         }
@@ -77,6 +79,7 @@ constexpr std::string_view to_string(errc e) noexcept {
         case errc::io_error: return "io_error";
         case errc::parse_error: return "parse_error";
         case errc::vetoed: return "vetoed";
+        case errc::push_failed: return "push_failed";
     }
     return "unknown";
 }

@@ -62,7 +62,7 @@ try:
 
         # What the user Logger collected, in the user's vector.
         c.check(f"  [info] plan: scratch (from {BASE})" in lines, "the logger got the plan message")
-        c.check(f"  [info] reusing {image}" in lines, "the logger got the reuse message")
+        c.check(f"  [info] reusing {image} (found in the engine)" in lines, "the logger got the reuse message, saying where")
         c.check(any(l.startswith("  [event] step [1/") for l in lines), "the logger got the build's steps")
         c.check(not any(l.startswith("  [event] log ") for l in lines), "the logger dropped the build's output lines")
 

@@ -4,7 +4,9 @@ IsolatedDockerd starts Debian's dockerd with its own data root, exec root,
 pid file and unix socket, all under a fresh temporary directory, with no
 bridge and no iptables (containers get no network). It is stopped and the
 directory removed when the `with` block ends, whatever happens. A missing or
-failing dockerd raises: integration tests fail, they never skip.
+failing dockerd raises: integration tests fail, they never skip. With
+`tls=(ca, cert, key)` it also listens on tcp://127.0.0.1:PORT with
+--tlsverify: only clients with a certificate signed by `ca` get in.
 
 RecordingProxy sits between a docker client and the daemon on another unix
 socket and keeps the bytes each client connection sent, so a test can see
@@ -30,10 +32,17 @@ class EngineError(RuntimeError):
 
 
 class IsolatedDockerd:
-    def __init__(self, start_timeout=90):
+    def __init__(self, start_timeout=90, tls=None):
         self.start_timeout = start_timeout
+        self.tls = tls
+        self.tcp_port = None
         self.dir = None
         self.proc = None
+
+    @property
+    def tcp_host(self):
+        """tcp://127.0.0.1:PORT, the TLS listener (with tls=...)."""
+        return f"tcp://127.0.0.1:{self.tcp_port}"
 
     @property
     def socket(self):
@@ -64,6 +73,15 @@ class IsolatedDockerd:
             "--pidfile", os.path.join(self.dir, "dockerd.pid"),
             "--host", self.host,
         ]
+        if self.tls:
+            import socket as _socket
+            s = _socket.socket()
+            s.bind(("127.0.0.1", 0))
+            self.tcp_port = s.getsockname()[1]
+            s.close()
+            ca, cert, key = self.tls
+            args += ["--tlsverify", "--tlscacert", ca, "--tlscert", cert, "--tlskey", key,
+                     "--host", self.tcp_host]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + self.start_timeout

@@ -324,8 +324,8 @@ private:
 /// code under test never pushes). `authorization` is sent with every request.
 class pusher {
 public:
-    pusher(std::string host_port, std::string authorization = {})
-        : client_(endpoint_of(host_port)), auth_(std::move(authorization)) {}
+    pusher(std::string host_port, std::string authorization = {}, http::tls_options tls = {})
+        : client_(endpoint_of(host_port, std::move(tls))), auth_(std::move(authorization)) {}
 
     /// Uploads a blob (monolithic: POST, then PUT with the digest); returns its digest.
     std::string blob(const std::string& repo, const std::string& bytes) {
@@ -390,9 +390,9 @@ public:
     }
 
 private:
-    static http::endpoint endpoint_of(const std::string& host_port) {
+    static http::endpoint endpoint_of(const std::string& host_port, http::tls_options tls = {}) {
         const auto colon = host_port.rfind(':');
-        return http::endpoint::tcp(host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1)));
+        return http::endpoint::tcp(host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1)), std::move(tls));
     }
     http::response send(http::request r) {
         if (!auth_.empty()) r.headers.push_back({"Authorization", auth_});

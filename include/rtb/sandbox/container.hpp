@@ -400,7 +400,8 @@ private:
         std::jthread watcher;  // last: joined (and cancelled) first
     };
 
-    friend container launch(docker_engine&, const container_spec&, const host_filesystem&, std::stop_token);
+    friend container launch(docker_engine&, const container_spec&, const host_filesystem&, std::stop_token,
+                            const event_sink&);
     friend container attach(docker_engine&, std::string_view, ownership);
 
     static std::unique_ptr<state> make_state(docker_engine& engine) {
@@ -534,14 +535,16 @@ inline std::string tail_text(container& c) {
 /// mounts with their sources resolved as validated), starts it, and waits
 /// until it is running, or healthy when spec.ready says so (at most
 /// spec.ready_timeout). Any failure after the create removes the container
-/// again. Throws invalid_argument (the spec), not_found (image, network),
-/// timeout, cancelled, and the engine's errors with its message.
+/// again. An image the engine lacks is pulled first unless spec.pull says
+/// never (the pull's progress goes to `on_pull`). Throws invalid_argument
+/// (the spec), not_found (image, network), timeout, cancelled, and the
+/// engine's errors with its message.
 /// `host` is how bind sources are checked: the engine's host as the caller
 /// sees it. The overload without it uses this machine's filesystem, which is
 /// the engine's for a unix socket; for a tcp:// engine elsewhere, pass a
 /// host_filesystem that knows that machine.
 inline container launch(docker_engine& engine, const container_spec& spec, const host_filesystem& host,
-                        std::stop_token stop = {}) {
+                        std::stop_token stop = {}, const event_sink& on_pull = {}) {
     validate(spec, host);
 
     container_spec resolved = spec;  // bind sources as they were checked (symlinks resolved)
@@ -557,11 +560,26 @@ inline container launch(docker_engine& engine, const container_spec& spec, const
     detail::sandbox::check_network(s.client, s.api, spec.network, s.where, s.request_timeout);
 
     {
-        http::request r{"POST", container_api::create_target(s.api, spec.name)};
-        r.headers.push_back({"Content-Type", "application/json"});
-        r.body = container_api::create_body(resolved);
+        const auto create = [&] {
+            http::request r{"POST", container_api::create_target(s.api, spec.name)};
+            r.headers.push_back({"Content-Type", "application/json"});
+            r.body = container_api::create_body(resolved);
+            return c.short_call(std::move(r));
+        };
         const auto what = fmt::format("creating a container from {} on {}", image, s.where);
-        const auto resp = c.short_call(std::move(r));
+        auto resp = create();
+        if (resp.status == 404 && spec.pull == image_pull::missing) {
+            // Not here (the network was checked above): an image only its
+            // registry has, as when another host built and pushed it.
+            try {
+                engine.pull(image_ref::parse(spec.image), on_pull, stop);
+            } catch (const error& e) {
+                if (e.value() != errc::not_found) throw e.with_context(what);
+                throw error(errc::not_found,
+                            fmt::format("{}: no such image in the engine, and pulling it failed: {}", what, e.what()));
+            }
+            resp = create();
+        }
         if (resp.status == 404)
             throw error(errc::not_found, fmt::format("{}: no such image ({}); build or pull it first", what,
                                                      http::server_message(resp.body)))
@@ -649,10 +667,12 @@ inline container launch(docker_engine& engine, const container_spec& spec, const
 
 /// launch() with bind sources checked on this machine (and the engine's own
 /// socket, when it is a unix socket, among those a mount must not expose).
-inline container launch(docker_engine& engine, const container_spec& spec, std::stop_token stop = {}) {
+inline container launch(docker_engine& engine, const container_spec& spec, std::stop_token stop = {},
+                        const event_sink& on_pull = {}) {
     const auto& ep = engine.http().where();
     return launch(engine, spec,
-                  local_host_filesystem(ep.type == http::endpoint::kind::unix_socket ? ep.socket_path : ""), stop);
+                  local_host_filesystem(ep.type == http::endpoint::kind::unix_socket ? ep.socket_path : ""), stop,
+                  on_pull);
 }
 
 /// A handle to an existing container (by id or name): borrowed by default,

@@ -82,6 +82,12 @@ enum class readiness {
     healthy,  ///< its health check passed (the spec's, or the image's HEALTHCHECK)
 };
 
+/// What launch() does when the engine does not have the image.
+enum class image_pull {
+    missing,  ///< pull it from its registry first (as docker run does): an image another host pushed
+    never,    ///< fail with not_found
+};
+
 /// Network modes launch() understands besides a network's name.
 inline constexpr std::string_view network_none = "none";
 inline constexpr std::string_view network_host = "host";
@@ -123,6 +129,10 @@ struct container_spec {
     bool keep_alive = false;
     /// How long stop() waits after SIGTERM before SIGKILL.
     std::chrono::seconds stop_grace{10};
+
+    /// An image the engine lacks is pulled (with the docker config's
+    /// credentials for its registry), unless this says never.
+    image_pull pull = image_pull::missing;
 
     readiness ready = readiness::running;
     std::chrono::milliseconds ready_timeout{60'000};      ///< launch() gives up (timeout) after this

@@ -60,6 +60,9 @@
 #include "rtb/serve/query_param.hpp"
 #include "rtb/serve/rate_limiter.hpp"
 #include "rtb/serve/tenants.hpp"
+#include "rtb/leftover_images.hpp"
+#include "rtb/policy/exponential_backoff.hpp"
+#include "rtb/policy/retry.hpp"
 #include "rtb/transport/docker_engine.hpp"
 
 namespace rtb::serve {
@@ -96,6 +99,12 @@ struct server_options {
     std::string registry_prefix = "local/rtb";  ///< tenants' default prefixes live below it
     std::filesystem::path work_dir;   ///< uploaded contexts; empty: a new folder under TMPDIR, removed at the end
     docker_engine::options engine{};
+    /// After each successful build, push its tags (the target image and the
+    /// extra tags) to their registry, within the build's time limit, with
+    /// the docker config's credentials and retries for what can succeed
+    /// later. A failed push ends the build as INTERNAL_ERROR saying that the
+    /// image was built and which tag did not reach the registry.
+    bool push = false;
     /// One line per request and build outcome (never a key; request bytes
     /// escaped, no control byte in any line); empty: silent.
     std::function<void(std::string_view)> log;
@@ -141,6 +150,8 @@ private:
     };
     class upload;
 
+    void push_tags(docker_engine& engine, const std::vector<std::string>& tags, const std::string& id,
+                   const std::string& image, watchdog& dog, std::stop_token stop);
     void say(std::string_view line) const {
         if (opts_.log) opts_.log(log_line_safe(line));
     }
@@ -789,6 +800,26 @@ inline void runtime_api_server::handle_exists(std::string name, const http_reply
     }
 }
 
+// server_options::push: each tag, retried while that can help, under the
+// build's watchdog (its overall limit covers the push too).
+inline void runtime_api_server::push_tags(docker_engine& engine, const std::vector<std::string>& tags,
+                                          const std::string& id, const std::string& image, watchdog& dog,
+                                          std::stop_token stop) {
+    for (const auto& tag : tags) {
+        try {
+            exponential_backoff backoff;
+            retry(backoff, stop, [&](int) {
+                return dog.run([&](std::stop_token s) { return engine.push(image_ref::parse(tag), {}, s); });
+            });
+            say(fmt::format("build {}: pushed {}", id, tag));
+        } catch (const error& e) {
+            if (e.value() == errc::cancelled || e.value() == errc::timeout) throw;
+            throw error(errc::push_failed,
+                        fmt::format("built {} (it is tagged in the engine), but pushing {} failed: {}", image, tag, e.what()));
+        }
+    }
+}
+
 // A worker: takes builds from the queue and runs each on its own engine
 // connection, under the build time limit, until the server stops.
 inline void runtime_api_server::work(std::stop_token stop) {
@@ -828,6 +859,7 @@ inline void runtime_api_server::work(std::stop_token stop) {
             });
             remove_superseded(engine, previous, built.image_id,
                               [&](log_level, std::string_view m) { say(fmt::format("build {}: {}", w->id, m)); });
+            if (opts_.push) push_tags(engine, req.tags, w->id, j.target_image, dog, w->stop);
             queue_.finish(w->id, remote_build_state::success, j.target_image, {}, built.image_id);
             say(fmt::format("build {} succeeded", w->id));
         } catch (const error& e) {

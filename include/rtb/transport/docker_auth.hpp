@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -293,6 +294,38 @@ inline std::string encode_registry_auth(const std::optional<registry_credentials
         }
         field("serveraddress", c->server_address);
     }
+    json += '}';
+    return detail::base64_encode(json, /*url_safe=*/true);
+}
+
+/// The X-Registry-Config value of a build: base64url of a JSON object
+/// mapping each registry's server address (helper_server_url()) to its
+/// AuthConfig, so the engine can pull a FROM image from a registry that
+/// needs credentials (an image another host pushed). Registries without
+/// credentials are left out; std::nullopt when none has any.
+inline std::optional<std::string> encode_registry_config(
+    const std::vector<std::pair<std::string, registry_credentials>>& by_registry) {
+    std::string json = "{";
+    for (const auto& [registry, c] : by_registry) {
+        if (c.empty()) continue;
+        std::string entry = "{";
+        auto field = [&](std::string_view k, std::string_view v) {
+            if (v.empty()) return;
+            if (entry.size() > 1) entry += ',';
+            entry += detail::json_quote(k) + ':' + detail::json_quote(v);
+        };
+        if (!c.identity_token.empty()) {
+            field("identitytoken", c.identity_token);
+        } else {
+            field("username", c.username);
+            field("password", c.password);
+        }
+        field("serveraddress", helper_server_url(registry));
+        entry += '}';
+        if (json.size() > 1) json += ',';
+        json += detail::json_quote(helper_server_url(registry)) + ':' + entry;
+    }
+    if (json.size() == 1) return std::nullopt;
     json += '}';
     return detail::base64_encode(json, /*url_safe=*/true);
 }

@@ -15,8 +15,10 @@
 // and the image store it loads into are the ones the lookups see.
 #pragma once
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -75,6 +77,8 @@ public:
         std::vector<std::string> environment;
         /// Limit for the short calls (version, inspect, tag).
         std::chrono::milliseconds command_timeout{60'000};
+        /// Limit for one `push` (a big image over a slow link takes long).
+        std::chrono::milliseconds push_timeout{std::chrono::hours(1)};
         /// After a stop request, how long the client has to cancel the build
         /// (SIGINT, as Ctrl-C) before its process group is killed.
         std::chrono::milliseconds stop_grace{10'000};
@@ -161,6 +165,44 @@ public:
         if (r.exit_code == 0) return true;
         if (c.kind == cli_kind::podman ? r.exit_code == 1 : says_not_found(r.output)) return false;
         throw command_error(r, fmt::format("checking for image {}", ref.str()));
+    }
+
+    /// ImagePublishing: whether `ref`'s registry has that tag (options::registry).
+    bool in_registry(const image_ref& ref, std::stop_token stop = {}) { return opts_.registry(ref, stop); }
+
+    /// ImagePublishing: `push NAME` (the client's own credentials and
+    /// registry settings; within options::push_timeout). The client prints
+    /// no structured progress: each line of its output becomes a log event,
+    /// after it ends. Returns the digest and size the client printed
+    /// ("...: digest: sha256:... size: N").
+    template <class L>
+        requires EventSink<L>
+    events::pushed push_image(const image_ref& ref, L& logger, std::stop_token stop = {}) {
+        const auto r = run_short({"push", name_of(ref)}, opts_.push_timeout, stop);
+        for (const auto line : detail::cli::lines_of(r.output)) logger.on_event(build_event{events::log_line{std::string(line)}});
+        if (r.exit_code != 0) {
+            if (says_not_found(r.output))
+                throw error(errc::not_found, fmt::format("pushing {} through {}: {}", ref.str(), who(),
+                                                         detail::cli::output_excerpt(r.output)));
+            if (r.output.find("unauthorized") != std::string::npos || r.output.find("denied") != std::string::npos)
+                throw error(errc::unauthorized, fmt::format("pushing {} through {}: {}", ref.str(), who(),
+                                                            detail::cli::output_excerpt(r.output)));
+            throw command_error(r, fmt::format("pushing {}", ref.str()));
+        }
+        events::pushed out;
+        out.tag = ref.tag().value_or("latest");
+        if (const auto at = r.output.rfind("digest: sha256:"); at != std::string::npos) {
+            const auto digest = std::string_view(r.output).substr(at + 8, 7 + 64);
+            if (digest.size() == 71 && digest.substr(7).find_first_not_of("0123456789abcdef") == std::string_view::npos)
+                out.digest = digest;
+            if (const auto size_at = r.output.find(" size: ", at); size_at != std::string::npos) {
+                std::uint64_t n = 0;
+                for (std::size_t i = size_at + 7; i < r.output.size() && i < size_at + 27 && std::isdigit(static_cast<unsigned char>(r.output[i])); ++i)
+                    n = n * 10 + static_cast<std::uint64_t>(r.output[i] - '0');
+                out.size = n;
+            }
+        }
+        return out;
     }
 
     /// `tag FROM TO`. Throws not_found when `from` does not exist.
@@ -363,7 +405,7 @@ private:
     static std::string name_of(const image_ref& ref) { return ref.familiar(); }
 
     short_result run_short(std::vector<std::string> args,
-                           std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+                           std::optional<std::chrono::milliseconds> timeout = std::nullopt, std::stop_token stop = {}) {
         std::vector<std::string> argv{opts_.program};
         argv.insert(argv.end(), opts_.global_args.begin(), opts_.global_args.end());
         argv.insert(argv.end(), args.begin(), args.end());
@@ -375,6 +417,7 @@ private:
             if (r.output.size() < (std::size_t{1} << 20)) r.output.append(chunk.substr(0, (std::size_t{1} << 20) - r.output.size()));
         };
         std::stop_source limit;
+        std::stop_callback caller(stop, [&limit] { limit.request_stop(); });  // the caller's stop ends it too
         const auto until = std::chrono::steady_clock::now() + timeout.value_or(opts_.command_timeout);
         std::jthread timer([&limit, until](std::stop_token done) {
             std::mutex m;
@@ -385,7 +428,7 @@ private:
         try {
             r.exit_code = detail::run_streaming(argv, so, limit.get_token()).exit_code;
         } catch (const error& e) {
-            if (e.value() == errc::cancelled)
+            if (e.value() == errc::cancelled && !stop.stop_requested())
                 throw error(errc::timeout, fmt::format("{} {} did not finish within {} ms and was stopped", who(),
                                                        args.empty() ? "" : args.front(),
                                                        timeout.value_or(opts_.command_timeout).count()));
@@ -419,6 +462,6 @@ private:
     std::optional<cli_capabilities> caps_;
 };
 
-static_assert(Transport<docker_cli> && ImageStore<docker_cli>);
+static_assert(Transport<docker_cli> && ImageStore<docker_cli> && ImagePublishing<docker_cli>);
 
 }  // namespace rtb

@@ -4,6 +4,7 @@
 // by label, and the POST /build request path.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -172,14 +173,28 @@ public:
                 }
                 return exists_locally(ref, stop);
             case lookup::local_then_registry:
-                if (!opts_.registry)
-                    throw error(errc::invalid_argument,
-                                fmt::format("cannot look {} up in its registry: no registry client is configured "
-                                            "(docker_engine::options::registry)",
-                                            ref.str()));
-                return opts_.registry(ref, stop);
+                return in_registry(ref, stop);
         }
         return false;
+    }
+
+    /// ImagePublishing: whether `ref`'s registry has that tag, asked of the
+    /// registry through options::registry (by default a manifest HEAD
+    /// through registry_client: no layer moves, nothing is pulled).
+    bool in_registry(const image_ref& ref, std::stop_token stop = {}) {
+        if (!opts_.registry)
+            throw error(errc::invalid_argument,
+                        fmt::format("cannot look {} up in its registry: no registry client is configured "
+                                    "(docker_engine::options::registry)",
+                                    ref.str()));
+        return opts_.registry(ref, stop);
+    }
+
+    /// ImagePublishing: push(), its progress events going to `logger`.
+    template <class L>
+        requires EventSink<L>
+    events::pushed push_image(const image_ref& ref, L& logger, std::stop_token stop = {}) {
+        return push(ref, [&logger](const build_event& e) { logger.on_event(e); }, stop);
     }
     /// The Transport form: pull progress is dropped.
     bool image_exists(const image_ref& ref, lookup mode) { return image_exists(ref, mode, event_sink{}); }
@@ -312,6 +327,9 @@ public:
         const auto started = std::chrono::steady_clock::now();
         http::request r{"POST", docker_api::build_target(*api_, req)};
         r.headers.push_back({"Content-Type", "application/x-tar"});
+        // The engine pulls a FROM image it lacks (one another host pushed);
+        // it needs the credentials of the registries the build names.
+        if (auto config = build_registry_config(req)) r.headers.push_back({"X-Registry-Config", std::move(*config)});
         auto sent = std::make_shared<std::uint64_t>(0);
         r.reader = [sent, context = std::move(context)](std::span<std::byte> buffer) {
             const auto n = context(buffer);
@@ -482,6 +500,24 @@ private:
         return http_.send(r, stop);
     }
 
+    /// X-Registry-Config for a build: the credentials of the registries its
+    /// tags are in (a lock or versioned image it builds FROM is in the same
+    /// repository), when the docker config has any.
+    std::optional<std::string> build_registry_config(const build_request& req) const {
+        std::vector<std::pair<std::string, registry_credentials>> found;
+        for (const auto& tag : req.tags) {
+            const auto registry = image_ref::parse(tag).registry();
+            if (std::any_of(found.begin(), found.end(), [&](const auto& f) { return f.first == registry; })) continue;
+            try {
+                if (auto c = credentials(image_ref::parse(tag))) found.emplace_back(registry, std::move(*c));
+            } catch (const error&) {
+                // A helper that fails here does not fail a build that may need
+                // no credentials; a pull that does fails with the engine's words.
+            }
+        }
+        return docker_auth::encode_registry_config(found);
+    }
+
     std::optional<registry_credentials> credentials(const image_ref& ref) const {
         const auto file = opts_.docker_config ? *opts_.docker_config : docker_auth::config_path();
         return docker_auth::resolve_credentials(ref.registry(), file).credentials;
@@ -551,7 +587,7 @@ private:
     std::optional<std::optional<std::filesystem::path>> data_root_;  ///< data_root(), once asked
 };
 
-static_assert(Transport<docker_engine> && ImageStore<docker_engine>);
+static_assert(Transport<docker_engine> && ImageStore<docker_engine> && ImagePublishing<docker_engine>);
 
 /// Where Podman's service listens when nothing says otherwise:
 /// CONTAINER_HOST (as podman-remote reads it), else the rootless socket
@@ -578,6 +614,6 @@ private:
     }
 };
 
-static_assert(Transport<podman_engine> && ImageStore<podman_engine>);
+static_assert(Transport<podman_engine> && ImageStore<podman_engine> && ImagePublishing<podman_engine>);
 
 }  // namespace rtb

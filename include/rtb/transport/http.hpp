@@ -30,6 +30,7 @@
 #include "rtb/image_ref.hpp"
 #include "rtb/transport/detail/codec.hpp"
 #include "rtb/transport/detail/curl.hpp"
+#include "rtb/transport/detail/tls_diagnosis.hpp"
 #include "rtb/version.hpp"
 
 namespace rtb::http {
@@ -43,6 +44,9 @@ struct tls_options {
     std::filesystem::path ca_file;      ///< empty: the system's CAs
     std::filesystem::path cert_file;    ///< client certificate (PEM); empty: none
     std::filesystem::path key_file;     ///< client key (PEM)
+    /// Where the files were looked for (DOCKER_CERT_PATH), so that an error
+    /// can name a file that was missing; empty when they were given directly.
+    std::filesystem::path cert_dir;
 };
 
 /// Where a client connects: a unix socket, or a TCP host and port (with TLS).
@@ -206,6 +210,7 @@ inline endpoint endpoint_from_env(const env_lookup& getenv = [](const char* n) {
             if (!home.empty()) dir = std::filesystem::path(home) / ".docker";
         }
         if (!dir.empty()) {
+            tls.cert_dir = dir;
             std::error_code ec;
             if (verify && std::filesystem::exists(dir / "ca.pem", ec)) tls.ca_file = dir / "ca.pem";
             if (std::filesystem::exists(dir / "cert.pem", ec) && std::filesystem::exists(dir / "key.pem", ec)) {
@@ -667,6 +672,32 @@ inline void client::fail(const request& r, transfer& t, CURLcode code) {
     const std::string detail = t.errbuf[0] ? std::string(t.errbuf) : std::string(curl_easy_strerror(code));
     long os_errno = 0;
     curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+    if (where_.type == endpoint::kind::tcp && where_.tls.enabled) {
+        // A certificate problem says which file was wrong and how; it is the
+        // setup's fault, not a passing one (never retried), and the request
+        // is never sent again without TLS.
+        const rtb::detail::tls::files files{where_.tls.ca_file, where_.tls.cert_file, where_.tls.key_file,
+                                       where_.tls.cert_dir};
+        switch (code) {
+            case CURLE_SSL_CONNECT_ERROR:
+            case CURLE_PEER_FAILED_VERIFICATION:
+            case CURLE_SEND_ERROR:
+            case CURLE_RECV_ERROR:
+            case CURLE_GOT_NOTHING:
+                if (auto m = rtb::detail::tls::explain(detail, files, where)) throw error(errc::invalid_argument, *m);
+                break;
+            case CURLE_SSL_CERTPROBLEM:
+                throw error(errc::invalid_argument,
+                            fmt::format("the client certificate {} or its key {} for {} cannot be used: {}",
+                                        where_.tls.cert_file.string(), where_.tls.key_file.string(), where, detail));
+            case CURLE_SSL_CACERT_BADFILE:
+                throw error(errc::invalid_argument,
+                            fmt::format("the CA file {} for {} cannot be read or holds no certificate: {}",
+                                        where_.tls.ca_file.string(), where, detail));
+            default:
+                break;
+        }
+    }
     switch (code) {
         case CURLE_OPERATION_TIMEDOUT: {
             if (!t.got_status) {
@@ -720,8 +751,9 @@ inline void client::fail(const request& r, transfer& t, CURLcode code) {
                                     where_.tls.ca_file.string(), where_.tls.cert_file.string(),
                                     where_.tls.key_file.string(), detail));
         case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_PEER_FAILED_VERIFICATION:
             throw error(errc::connection_failed, fmt::format("TLS with {} failed: {}", where, detail));
+        case CURLE_PEER_FAILED_VERIFICATION:
+            throw error(errc::invalid_argument, fmt::format("TLS with {} failed: {}", where, detail));
         default:
             break;
     }

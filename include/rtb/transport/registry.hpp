@@ -66,9 +66,12 @@ struct manifest_descriptor {
 /// it): docker.io is registry-1.docker.io over HTTPS; localhost, 127.0.0.0/8,
 /// [::1] and the registries listed in `insecure` ("host" or "host:port") are
 /// spoken to in plain HTTP; every other registry over HTTPS (port 443 unless
-/// given). Throws invalid_argument for a registry that is not host[:port].
+/// given). `own_ca`: a CA was set up for this registry alone (docker's
+/// certs.d/<host:port>/ca.crt, in `tls`): then HTTPS always, loopback too, as
+/// dockerd does: whoever set up a CA for it serves TLS. Throws
+/// invalid_argument for a registry that is not host[:port].
 inline http::endpoint registry_endpoint(std::string_view registry, const std::vector<std::string>& insecure = {},
-                                        const http::tls_options& tls = {}) {
+                                        const http::tls_options& tls = {}, bool own_ca = false) {
     std::string r = docker_auth::normalize_registry(registry);
     if (r == "docker.io") r = "registry-1.docker.io";
     auto parts = detail::parse_url("https://" + r + "/");
@@ -81,7 +84,7 @@ inline http::endpoint registry_endpoint(std::string_view registry, const std::ve
         const auto n = docker_auth::normalize_registry(i);
         if (n == r || n == host_only) plain = true;
     }
-    if (plain) {
+    if (plain && !own_ca) {
         const bool explicit_port = r.size() > host_only.size();  // r is host[:port], lowercased
         return http::endpoint::tcp(host_only, explicit_port ? parts->port : 80);
     }
@@ -188,12 +191,16 @@ private:
     http::endpoint endpoint_for(std::string_view registry) const {
         http::tls_options tls;
         tls.ca_file = opts_.ca_file;
+        bool own_ca = false;
         if (tls.ca_file.empty() && !opts_.certs_dir.empty()) {
             std::error_code ec;
             const auto ca = opts_.certs_dir / docker_auth::normalize_registry(registry) / "ca.crt";
-            if (std::filesystem::is_regular_file(ca, ec)) tls.ca_file = ca;
+            if (std::filesystem::is_regular_file(ca, ec)) {
+                tls.ca_file = ca;
+                own_ca = true;
+            }
         }
-        return registry_endpoint(registry, opts_.insecure_registries, tls);
+        return registry_endpoint(registry, opts_.insecure_registries, tls, own_ca);
     }
 
     http::client& client_for(const http::endpoint& ep) {
