@@ -228,12 +228,13 @@ try:
                                    "--base-image", bases[2], "--quiet",
                                    env=dict(env("A"), RTB_API_KEY="fleet-key-0123456789abcdef"))
             served = out.strip().splitlines()[-1] if out.strip() else ""
-            c.check(status == 0 and served.startswith(f"{reg.name}/served/runtime:"),
+            # a plain key file makes one tenant per key, named below the prefix
+            c.check(status == 0 and served.startswith(f"{reg.name}/served/key1/runtime:"),
                     f"a build through rtb serve --push ({status}, {err[-400:]!r})")
             c.check(f"pushed {served}" in serve.log(), f"rtb serve says it pushed: {serve.log()[-600:]!r}")
             status, out, err = rtb("exists", "--registry-only", served, env=env("B"))
             c.equal(status, 0, f"what rtb serve built is in the registry ({err.strip()!r})")
-            status, b3, err, _ = build_json("B", bases[2], "--registry", repo="served/runtime")
+            status, b3, err, _ = build_json("B", bases[2], "--registry", repo="served/key1/runtime")
             c.check(status == 0 and b3.get("plan") == "reuse" and b3.get("found_in") == "registry",
                     f"host B reuses what the service pushed ({status}, {b3}, {err[-300:]!r})")
         finally:

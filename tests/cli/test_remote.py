@@ -231,7 +231,7 @@ with tempfile.TemporaryDirectory(prefix="rtb-remote-it-") as tmp:
         _, body = engine_call(docker_host, "GET", f"/images/{urllib.parse.quote(image, safe='')}/history")
         label_steps = [h["CreatedBy"] for h in json.loads(body) if "LABEL" in h.get("CreatedBy", "")]
         c.equal(len(label_steps), 1, f"one LABEL step: {label_steps}")
-                c.check(len(doc["tags"]) == 3 and all(t.startswith(f"{PREFIX}/runtime:") and engine_has(t)
+        c.check(len(doc["tags"]) == 3 and all(t.startswith(f"{PREFIX}/runtime:") and engine_has(t)
                                               for t in doc["tags"]),
                 f"--json's tags are the names the service applied: {doc['tags']}")
         c.check(doc.get("image_id", "").startswith("sha256:") and len(doc["image_id"]) == 71,

@@ -236,7 +236,10 @@ inline void append_dockerfile_quoted(std::string& out, std::string_view s) {
 inline std::string label_instruction(const std::map<std::string, std::string>& labels, char escape) {
     if (labels.empty()) return {};
     std::string out = "LABEL";
-    for (const auto& [k, v] : labels) {
+    for (const auto& label : labels) {
+        // named references, not a structured binding: clang 14 lets no lambda capture one
+        const std::string& k = label.first;
+        const std::string& v = label.second;
         auto refuse = [&](std::string_view why) {
             throw error(errc::invalid_argument,
                         fmt::format("label {}: {}, which a Dockerfile LABEL line cannot hold", detail::printable(k), why));
