@@ -1,5 +1,6 @@
 """Shared helpers for the rtb CLI tests: run the program, collect failures."""
 import http.client
+import json
 import os
 import signal
 import socket
@@ -182,3 +183,26 @@ class ServeProcess:
 
     def log(self):
         return "\n".join(self.lines)
+
+
+def api_call(server, method, target, body=None, headers=None, key=None, timeout=60, parse_json=True):
+    """One request to an `rtb serve` on loopback, on a connection of its own,
+    with `key` as X-API-Key (None: no key). Returns (status, headers, body):
+    the body parsed as JSON when it is JSON and parse_json, else its bytes."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        h = dict(headers or {})
+        if key is not None:
+            h["X-API-Key"] = key
+        conn.request(method, target, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        payload = data
+        if parse_json:
+            try:
+                payload = json.loads(data) if data else None
+            except ValueError:
+                payload = data
+        return r.status, dict(r.getheaders()), payload
+    finally:
+        conn.close()

@@ -9,7 +9,6 @@ builds by outcome and plan, histogram counts equal to build counts, the
 queue empty at the end, 401 and 429 counters equal to what clients saw, the
 accepted upload bytes, and no request text in any label."""
 import base64
-import http.client
 import io
 import json
 import os
@@ -25,7 +24,7 @@ import urllib.parse
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, ServeProcess, Checks, engine_call, need, rtb  # noqa: E402
+from support import RTB, ServeProcess, api_call, Checks, engine_call, need, rtb  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -47,17 +46,7 @@ class Server(ServeProcess):
 
 
 def call(server, method, target, body=None, headers=None, key=KEY):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        h = dict(headers or {})
-        if key is not None:
-            h["X-API-Key"] = key
-        conn.request(method, target, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, dict(r.getheaders()), data
-    finally:
-        conn.close()
+    return api_call(server, method, target, body, headers, key, parse_json=False)
 
 
 class Scrape:

@@ -9,7 +9,6 @@ through 4 workers with nothing lost, hostile contexts refused, size limits
 keys, the server restarted mid-poll (a clean client error, no hang), and
 nothing left behind (work folders)."""
 import base64
-import http.client
 import io
 import json
 import os
@@ -23,7 +22,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, ServeProcess, Checks, engine_call, need, rtb, loopback_listener, write_secret  # noqa: E402
+from support import RTB, ServeProcess, api_call, Checks, engine_call, need, rtb, loopback_listener, write_secret  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -47,21 +46,7 @@ class Server(ServeProcess):
 
 
 def call(server, method, target, body=None, headers=None, key=KEY):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        h = dict(headers or {})
-        if key is not None:
-            h["X-API-Key"] = key
-        conn.request(method, target, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            payload = json.loads(data) if data else None
-        except ValueError:
-            payload = data
-        return r.status, dict(r.getheaders()), payload
-    finally:
-        conn.close()
+    return api_call(server, method, target, body, headers, key)
 
 
 def tar_gz(files, extra=None, gzip=True):

@@ -17,7 +17,6 @@ legitimate /build_status polls must be answered: their latency is printed.
 Every loop is bounded in count and time."""
 import base64
 import calendar
-import http.client
 import http.server
 import io
 import json
@@ -34,7 +33,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import RTB, ServeProcess, Checks, engine_call, need, rtb, loopback_listener, write_secret  # noqa: E402
+from support import RTB, ServeProcess, api_call, Checks, engine_call, need, rtb, loopback_listener, write_secret  # noqa: E402
 
 c = Checks()
 docker_host = need("RTB_DOCKER_HOST")
@@ -58,21 +57,7 @@ def rss_kib(pid):
 
 
 def call(server, method, target, body=None, headers=None, key=ALICE_KEY, timeout=60):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    try:
-        h = dict(headers or {})
-        if key is not None:
-            h["X-API-Key"] = key
-        conn.request(method, target, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            payload = json.loads(data) if data else None
-        except ValueError:
-            payload = data
-        return r.status, dict(r.getheaders()), payload
-    finally:
-        conn.close()
+    return api_call(server, method, target, body, headers, key, timeout)
 
 
 def raw(port, data, read_for=5.0, source="127.0.0.1", shut=False):

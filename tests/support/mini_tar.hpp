@@ -17,6 +17,20 @@
 
 namespace rtb::test {
 
+/// A header block with its checksum written, then `data` padded to 512-byte blocks.
+inline std::string finished_entry(char (&h)[512], std::string_view data) {
+    std::memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    const auto chk = fmt::format("{:06o}", sum);
+    std::memcpy(h + 148, chk.data(), 6);
+    h[154] = '\0';
+    std::string out(h, 512);
+    out += data;
+    out.append((512 - data.size() % 512) % 512, '\0');
+    return out;
+}
+
 /// One ustar header + content; `type` '0' file, '1' hard link, '2' symlink,
 /// '3' char device, '5' directory, '6' FIFO.
 inline std::string tar_entry(std::string_view name, char type = '0', std::string_view content = {},
@@ -33,16 +47,7 @@ inline std::string tar_entry(std::string_view name, char type = '0', std::string
     if (!link.empty()) std::copy_n(link.begin(), std::min<std::size_t>(link.size(), 100), h + 157);
     std::memcpy(h + 257, "ustar", 6);
     std::memcpy(h + 263, "00", 2);
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    const auto chk = fmt::format("{:06o}", sum);
-    std::memcpy(h + 148, chk.data(), 6);
-    h[154] = '\0';
-    std::string out(h, 512);
-    out += content;
-    out.append((512 - content.size() % 512) % 512, '\0');
-    return out;
+    return finished_entry(h, content);
 }
 
 /// An old-GNU sparse entry (type 'S'): `data` stored once, at `offset`, in
@@ -65,16 +70,7 @@ inline std::string gnu_sparse_entry(std::string_view name, std::uint64_t real_si
     std::memcpy(h + 398, num.data(), 11);   // ... and bytes
     const auto real = fmt::format("{:011o}", real_size);
     std::memcpy(h + 483, real.data(), 11);  // the expanded size
-    std::memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    const auto chk = fmt::format("{:06o}", sum);
-    std::memcpy(h + 148, chk.data(), 6);
-    h[154] = '\0';
-    std::string out(h, 512);
-    out += data;
-    out.append((512 - data.size() % 512) % 512, '\0');
-    return out;
+    return finished_entry(h, data);
 }
 
 /// A tar of `files` (path -> content), mode 0644, mtime 0, owner 0.
