@@ -218,7 +218,10 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
             return ok;
         } catch (const error& e) {
             builder.logger().finish();
-            if (e.value() != errc::build_failed && e.value() != errc::vetoed) throw;
+            // A changed source is the build's outcome, like a failed step: status 1
+            // (run again to build what the files hold now).
+            if (e.value() != errc::build_failed && e.value() != errc::vetoed && e.value() != errc::source_changed)
+                throw;
             print_failure(e);
             return negative;
         }

@@ -188,7 +188,10 @@ public:
         check_spec(spec);
         runtime_image out;
         out.dry_run = call.dry_run;
-        out.tags = strategy_.tags(spec);
+        // What the tags hashed, so the context sends exactly that (RecordsHashedFiles).
+        auto hashed = std::make_shared<hashed_files>();
+        if constexpr (RecordsHashedFiles<S>) out.tags = strategy_.tags(spec, *hashed);
+        else out.tags = strategy_.tags(spec);
         out.image = out.tags.source_image();
         out.timings.tags = since(started);
 
@@ -212,7 +215,7 @@ public:
                 result = wait_for(std::move(theirs), out, started, call.stop);
             } else {
                 try {
-                    result = plan_and_build(spec, call, out, started, tail);
+                    result = plan_and_build(spec, call, out, started, tail, std::move(hashed));
                     if (mine) finish_shared(mine, result, nullptr);
                 } catch (...) {
                     if (mine) finish_shared(mine, {}, std::current_exception());
@@ -440,7 +443,8 @@ private:
     }
 
     runtime_image plan_and_build(const runtime_spec& spec, const build_call_options& call, runtime_image& out,
-                                 clock::time_point started, std::deque<std::string>& tail) {
+                                 clock::time_point started, std::deque<std::string>& tail,
+                                 std::shared_ptr<const hashed_files> hashed) {
         locked_logger log{this};
         auto t = transports_.acquire();
         const auto lookup_started = clock::now();
@@ -485,7 +489,8 @@ private:
         }
 
         const auto context_started = clock::now();
-        const build_context context = context_for(spec, plan);
+        build_context context = context_for(spec, plan);
+        context.send_as_hashed(std::move(hashed));  // a file changed since the tags were computed fails the build
         out.context_entries = context.entries().size();
         std::optional<std::filesystem::path> folder;
         if (call.build_folder) {

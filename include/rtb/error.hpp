@@ -28,6 +28,10 @@ enum class errc {
     io_error,              ///< reading or writing local files failed
     parse_error,           ///< malformed data from a peer or a file
     vetoed,                ///< a pre-build hook refused the build (build_hooks::pre_build)
+    /// A file the tags hashed changed, appeared or disappeared before the
+    /// build sent it: the build was stopped before any tag was applied.
+    /// Building again at once (with fresh tags) is the remedy.
+    source_changed,
 };
 
 /// The category of rtb::errc, so rtb errors compose with std::error_code.
@@ -49,6 +53,7 @@ inline const std::error_category& rtb_category() noexcept {
                 case errc::io_error: return "i/o error";
                 case errc::parse_error: return "parse error";
                 case errc::vetoed: return "vetoed";
+                case errc::source_changed: return "source changed during the build";
             }
             return "unknown rtb error";
         }
@@ -77,6 +82,7 @@ constexpr std::string_view to_string(errc e) noexcept {
         case errc::io_error: return "io_error";
         case errc::parse_error: return "parse_error";
         case errc::vetoed: return "vetoed";
+        case errc::source_changed: return "source_changed";
     }
     return "unknown";
 }
