@@ -120,7 +120,7 @@ struct file_item {
     std::string name;
     digest value;
     file_fingerprint fingerprint;  // when recorded
-    bool recorded = false;
+    std::string recorded_path;     // the relative path, when recorded
 };
 
 struct dir_node {
@@ -182,7 +182,7 @@ inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, c
             if (!filter.included(rel)) continue;
             // A file reached through a link is sent as the link, not as these bytes: not recorded.
             const bool record = o.record && !task.via_link && !is_symlink;
-            file_item item{name, {}, {}, record};
+            file_item item{name, {}, {}, {}};
             std::optional<file_stamp> stamp;
             if (o.cache) {
                 struct stat st {};
@@ -191,6 +191,7 @@ inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, c
             }
             item.value = cached_file_digest(dir.fd(), name, display(rel), false, o.algorithm, o.cache, rel,
                                             stamp ? &*stamp : nullptr, record ? &item.fingerprint : nullptr);
+            if (record) item.recorded_path = std::move(rel);
             task.node->files.push_back(std::move(item));
             continue;
         }
@@ -210,11 +211,11 @@ inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, c
     if (errno != 0) throw_io("read directory", display(task.relative));
 }
 
-/// Adds the recorded files below `node` (at `prefix`) to `out`.
-inline void collect_recorded(const dir_node& node, const std::string& prefix, hashed_files::file_map& out) {
-    for (const auto& f : node.files)
-        if (f.recorded) out.insert_or_assign(prefix.empty() ? f.name : prefix + "/" + f.name, f.fingerprint);
-    for (const auto& d : node.dirs) collect_recorded(*d, prefix.empty() ? d->name : prefix + "/" + d->name, out);
+/// Moves the recorded files below `node` to `out`.
+inline void collect_recorded(dir_node& node, hashed_files::file_map& out) {
+    for (auto& f : node.files)
+        if (!f.recorded_path.empty()) out.insert_or_assign(std::move(f.recorded_path), f.fingerprint);
+    for (auto& d : node.dirs) collect_recorded(*d, out);
 }
 
 /// Removes directories with nothing included (recursively); true if `node` is empty.
@@ -263,7 +264,7 @@ inline digest dirhash(const std::filesystem::path& root, const dirhash_options& 
     queue.run(options.jobs, [&](dir_task& task, detail::work_queue<dir_task>& q) {
         scan_dir(root_fd.get(), task, q, filter, options, root_display);
     });
-    if (options.record) collect_recorded(tree, "", *options.record);
+    if (options.record) collect_recorded(tree, *options.record);
     if (prune_empty(tree))
         throw error(errc::invalid_argument,
                     fmt::format("{}: nothing to hash (the directory is empty or every file is ignored)",

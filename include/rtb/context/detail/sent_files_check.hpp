@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -76,8 +77,13 @@ public:
 
     /// Bytes of the current file, in order, as they are sent.
     void update(std::span<const std::byte> bytes) {
-        if (!current_) return;
-        hasher_.update(bytes);
+        if (!current_ || bytes.empty()) return;
+        if (sent_ == 0 && bytes.size() == current_->size) {
+            whole_ = xxh3_128_hasher::of(bytes);  // the common small file: one read, hashed in one shot
+        } else {
+            hasher_.update(bytes);
+            streamed_ = true;
+        }
         sent_ += bytes.size();
     }
 
@@ -86,7 +92,10 @@ public:
     /// end) is written.
     void finish_file() {
         if (!current_) return;
-        const file_fingerprint sent{sent_, hasher_.finish()};
+        // (Bytes after a whole read mean the file grew: the sizes differ.)
+        const file_fingerprint sent{sent_, whole_ && !streamed_ ? *whole_ : hasher_.finish()};
+        whole_.reset();
+        streamed_ = false;
         const auto* fp = std::exchange(current_, nullptr);
         if (const auto how = fingerprint_difference(*fp, sent)) fail(*current_entry_, *how);
     }
@@ -146,6 +155,8 @@ private:
     const file_fingerprint* current_ = nullptr;
     const context_entry* current_entry_ = nullptr;
     std::uint64_t sent_ = 0;
+    std::optional<digest> whole_;  // a file read in one piece
+    bool streamed_ = false;        // bytes went through hasher_ (reset by finish())
     xxh3_128_hasher hasher_;
 };
 
