@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <span>
@@ -39,7 +40,11 @@ public:
         if (!snapshot.hashed || snapshot.hashed->empty()) return;
         record_ = snapshot.hashed.get();
         trees_.reserve(snapshot.roots.size());
-        for (const auto& r : snapshot.roots) trees_.push_back(record_->find_tree(r.path));
+        cursors_.reserve(snapshot.roots.size());
+        for (const auto& r : snapshot.roots) {
+            trees_.push_back(record_->find_tree(r.path));
+            cursors_.push_back(trees_.back() ? trees_.back()->files.begin() : hashed_files::file_map::const_iterator{});
+        }
     }
 
     bool active() const noexcept { return record_ != nullptr; }
@@ -62,7 +67,7 @@ public:
     void start(const context_entry& e, std::uint64_t size) {
         current_ = nullptr;
         if (!record_) return;
-        const auto* fp = expected(e);
+        const auto* fp = e.from == content_from::tree ? next_in_tree(e) : expected(e);
         if (!fp) {
             if (in_hashed_tree(e))
                 fail(e, fmt::format("not hashed: it appeared after the tags were computed; sent {} bytes", size));
@@ -130,6 +135,24 @@ public:
     }
 
 private:
+    /// The record of a tree entry, found by walking the tree's record in
+    /// step with the stream: both are in bytewise path order (the snapshot
+    /// sorts its entries, and a root's paths share its prefix), so each
+    /// lookup costs a comparison or two, not a search.
+    const file_fingerprint* next_in_tree(const context_entry& e) {
+        const auto* t = trees_[e.root];
+        if (!t) return nullptr;
+        auto& it = cursors_[e.root];
+        while (it != t->files.end()) {
+            const int c = it->first.compare(e.source);
+            if (c > 0) break;  // not recorded: an added file
+            ++it;
+            if (c == 0) return &std::prev(it)->second;
+            // c < 0: a recorded file the stream did not send (finish_all names it)
+        }
+        return nullptr;
+    }
+
     const file_fingerprint* expected(const context_entry& e) const {
         if (!record_) return nullptr;
         if (e.from == content_from::tree) {
@@ -151,6 +174,7 @@ private:
     const context_snapshot* snap_;
     const hashed_files* record_ = nullptr;
     std::vector<const hashed_files::tree*> trees_;  // per root: its record, or null
+    std::vector<hashed_files::file_map::const_iterator> cursors_;  // per root: the next recorded file
     std::size_t matched_ = 0;                       // files sent that were recorded
     const file_fingerprint* current_ = nullptr;
     const context_entry* current_entry_ = nullptr;
