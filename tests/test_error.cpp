@@ -19,7 +19,8 @@ BOOST_AUTO_TEST_CASE(retryable_errors_are_transport_failures_only) {
     BOOST_TEST(error(errc::timeout, "x").retryable());
     BOOST_TEST(error(errc::rate_limited, "x").retryable());
     for (auto c : {errc::invalid_argument, errc::not_found, errc::unauthorized, errc::cancelled, errc::build_failed,
-                   errc::unsupported_version, errc::io_error, errc::parse_error, errc::vetoed, errc::push_failed})
+                   errc::unsupported_version, errc::io_error, errc::parse_error, errc::vetoed, errc::push_failed,
+                   errc::source_changed})
         BOOST_TEST(!error(c, "x").retryable(), "errc " << to_string(c) << " must not be retryable");
 }
 
@@ -46,5 +47,7 @@ BOOST_AUTO_TEST_CASE(codes_have_stable_names) {
     BOOST_TEST(to_string(errc::parse_error) == "parse_error");
     BOOST_TEST(to_string(errc::vetoed) == "vetoed");
     BOOST_TEST(to_string(errc::push_failed) == "push_failed");
+    BOOST_TEST(to_string(errc::source_changed) == "source_changed");
+    BOOST_TEST(errc::source_changed != errc::build_failed);
     BOOST_TEST(make_error_code(errc::timeout).message() == "timeout");
 }

@@ -246,7 +246,10 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
                 print_error(e.what());
                 return push_failed;
             }
-            if (e.value() != errc::build_failed && e.value() != errc::vetoed) throw;
+            // A changed source is the build's outcome, like a failed step: status 1
+            // (run again to build what the files hold now).
+            if (e.value() != errc::build_failed && e.value() != errc::vetoed && e.value() != errc::source_changed)
+                throw;
             print_failure(e);
             return negative;
         }

@@ -2,7 +2,9 @@
 // basic_builder instantiation serves every choice (as any_transport does
 // for Transports). It is always SourceFiltering: the held strategy's
 // filter, or, for a strategy without one, the source's own .dockerignore
-// (what the builder would send).
+// (what the builder would send). It is always RecordsHashedFiles: the held
+// strategy's record, or, for a strategy without one, an empty record
+// (nothing is checked, as with that strategy held directly).
 #pragma once
 
 #include <concepts>
@@ -12,6 +14,7 @@
 
 #include "rtb/concepts.hpp"
 #include "rtb/context/dockerignore.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/path_filter.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/tag_set.hpp"
@@ -26,6 +29,7 @@ public:
     any_tag_strategy(S strategy) : held_(std::make_shared<model<S>>(std::move(strategy))) {}
 
     tag_set tags(const runtime_spec& spec) const { return held_->tags(spec); }
+    tag_set tags(const runtime_spec& spec, hashed_files& record) const { return held_->tags(spec, record); }
     any_path_filter source_filter(const runtime_spec& spec) const { return held_->source_filter(spec); }
 
     /// The held strategy when it is an S.
@@ -39,12 +43,17 @@ private:
     struct concept_ {
         virtual ~concept_() = default;
         virtual tag_set tags(const runtime_spec& spec) const = 0;
+        virtual tag_set tags(const runtime_spec& spec, hashed_files& record) const = 0;
         virtual any_path_filter source_filter(const runtime_spec& spec) const = 0;
     };
     template <class S>
     struct model final : concept_ {
         explicit model(S s) : strategy(std::move(s)) {}
         tag_set tags(const runtime_spec& spec) const override { return strategy.tags(spec); }
+        tag_set tags(const runtime_spec& spec, hashed_files& record) const override {
+            if constexpr (RecordsHashedFiles<S>) return strategy.tags(spec, record);
+            else return strategy.tags(spec);
+        }
         any_path_filter source_filter(const runtime_spec& spec) const override {
             if constexpr (SourceFiltering<S>) return any_path_filter(strategy.source_filter(spec));
             else return any_path_filter(dockerignore::for_context(spec.source_dir));
@@ -54,6 +63,7 @@ private:
     std::shared_ptr<const concept_> held_;
 };
 
-static_assert(TagStrategy<any_tag_strategy> && SourceFiltering<any_tag_strategy>);
+static_assert(TagStrategy<any_tag_strategy> && SourceFiltering<any_tag_strategy> &&
+              RecordsHashedFiles<any_tag_strategy>);
 
 }  // namespace rtb

@@ -228,7 +228,10 @@ public:
         check_spec(spec);
         runtime_image out;
         out.dry_run = call.dry_run;
-        out.tags = strategy_.tags(spec);
+        // What the tags hashed, so the context sends exactly that (RecordsHashedFiles).
+        auto hashed = std::make_shared<hashed_files>();
+        if constexpr (RecordsHashedFiles<S>) out.tags = strategy_.tags(spec, *hashed);
+        else out.tags = strategy_.tags(spec);
         out.image = out.tags.source_image();
         out.timings.tags = since(started);
 
@@ -252,7 +255,7 @@ public:
                 result = wait_for(std::move(theirs), out, started, call.stop);
             } else {
                 try {
-                    result = plan_and_build(spec, call, out, started, tail);
+                    result = plan_and_build(spec, call, out, started, tail, std::move(hashed));
                     if (mine) finish_shared(mine, result, nullptr);
                 } catch (...) {
                     if (mine) finish_shared(mine, {}, std::current_exception());
@@ -498,7 +501,8 @@ private:
     }
 
     runtime_image plan_and_build(const runtime_spec& spec, const build_call_options& call, runtime_image& out,
-                                 clock::time_point started, std::deque<std::string>& tail) {
+                                 clock::time_point started, std::deque<std::string>& tail,
+                                 std::shared_ptr<const hashed_files> hashed) {
         locked_logger log{this};
         auto t = transports_.acquire();
         const auto lookup_started = clock::now();
@@ -557,7 +561,8 @@ private:
         labels.insert(hook_labels.begin(), hook_labels.end());
         labels.insert(options_.context.labels.begin(), options_.context.labels.end());
         const auto context_started = clock::now();
-        const build_context context = context_for(spec, plan, labels);
+        build_context context = context_for(spec, plan, labels);
+        context.send_as_hashed(std::move(hashed));  // a file changed since the tags were computed fails the build
         out.context_entries = context.entries().size();
         std::optional<std::filesystem::path> folder;
         if (call.build_folder) {

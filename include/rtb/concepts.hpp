@@ -14,6 +14,7 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/path_filter.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/runtime_spec.hpp"
@@ -54,7 +55,7 @@ concept RetryPolicy = requires(P& p, int attempt, const error& e) {
 /// reuses an image whose source tag exists without building.
 ///   tags(spec) -> tag_set   const; may be called from several threads at once
 /// A strategy that hashes the source tree should also be SourceFiltering
-/// (below), so that what is sent is what it hashed.
+/// and RecordsHashedFiles (below), so that what is sent is what it hashed.
 template <class S>
 concept TagStrategy = requires(const S& s, const runtime_spec& spec) {
     { s.tags(spec) } -> std::same_as<tag_set>;
@@ -113,6 +114,21 @@ concept Transport = requires(T& t, const image_ref& ref, lookup mode, const buil
 template <class S>
 concept SourceFiltering = requires(const S& s, const runtime_spec& spec) {
     { s.source_filter(spec) } -> PathFilter;
+};
+
+/// RecordsHashedFiles (optional, for a TagStrategy): tags(spec, record)
+/// returns what tags(spec) returns and records in `record` every file it
+/// read from disk to get there (source tree, lock files), with the size and
+/// XXH3-128 of the very bytes it hashed (taken in the same read, so the
+/// record costs a few percent of the hashing). The builder hands the record
+/// to the build context: the stream that sends the files checks each one
+/// against it, and a file changed, added or removed since the tags were
+/// computed stops the build with errc::source_changed before the engine
+/// applies any tag. Without it the files are sent unchecked, and an edit
+/// made during a build can end up in an image tagged with the old content.
+template <class S>
+concept RecordsHashedFiles = requires(const S& s, const runtime_spec& spec, hashed_files& record) {
+    { s.tags(spec, record) } -> std::same_as<tag_set>;
 };
 
 /// ReportsStorage (optional, for a Transport): where the engine keeps its

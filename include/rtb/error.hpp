@@ -29,6 +29,10 @@ enum class errc {
     parse_error,           ///< malformed data from a peer or a file
     vetoed,                ///< a pre-build hook refused the build (build_hooks::pre_build)
     push_failed,           ///< the image was built (or reused) and is tagged locally, but pushing it failed
+    /// A file the tags hashed changed, appeared or disappeared before the
+    /// build sent it: the build was stopped before any tag was applied.
+    /// Building again at once (with fresh tags) is the remedy.
+    source_changed,
 };
 
 /// The category of rtb::errc, so rtb errors compose with std::error_code.
@@ -51,6 +55,7 @@ inline const std::error_category& rtb_category() noexcept {
                 case errc::parse_error: return "parse error";
                 case errc::vetoed: return "vetoed";
                 case errc::push_failed: return "push failed";
+                case errc::source_changed: return "source changed during the build";
             }
             return "unknown rtb error";
         }
@@ -80,6 +85,7 @@ constexpr std::string_view to_string(errc e) noexcept {
         case errc::parse_error: return "parse_error";
         case errc::vetoed: return "vetoed";
         case errc::push_failed: return "push_failed";
+        case errc::source_changed: return "source_changed";
     }
     return "unknown";
 }

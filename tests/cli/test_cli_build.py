@@ -260,6 +260,44 @@ try:
             f"exactly the names prune printed are gone: printed {sorted(pruned_names)}, before {sorted(before)}, "
             f"after {sorted(after)}")
     c.check(any(repo in n for n in after), f"the images carrying their lock tag stay: {sorted(after)}")
+
+    # ------------------------------------------------------------ a source changed during the build
+    # The pre-build hook runs after the tags are computed and before the
+    # context is sent: rewriting a source file there changes it "during the
+    # build", deterministically. The build fails (exit 1) naming the file and
+    # both sizes, no image carries a tag it hashed, and the next run builds
+    # what the file holds now, under the tags of that content.
+    changed_src = os.path.join(tmp, "changed-src")
+    shutil.copytree(src, changed_src, symlinks=True)
+    last = os.path.join(changed_src, "zzz_last.txt")
+    with open(last, "w") as f:
+        f.write("original\n")
+    rewrite = os.path.join(tmp, "rewrite.toml")
+    with open(rewrite, "w") as f:
+        f.write('[hooks]\npre_build = ["/bin/sh", "-c", "cat >/dev/null; printf \'MODIFIED-AFTER-HASH\\\\n\' > ' + last + '"]\n')
+    changed = ["build", "--base-image", base, "--source", changed_src, "--lock", lock, "--runtime-repo", repo + "-changed",
+               *transport]
+    status, out, err = rtb(*changed, "--dry-run", "--json", env=env)
+    planned = json.loads(out.strip().splitlines()[-1]) if status == 0 and out.strip() else {}
+    hashed_image = planned.get("image", "")
+    c.check(hashed_image.startswith(repo + "-changed:oh_v"), f"the tags of the original content: {planned!r} {err[-300:]!r}")
+    status, out, err = rtb(*changed, "--config", rewrite, env=env)
+    c.equal(status, 1, f"a source changed during the build exits 1 ({err[-1000:]})")
+    c.check(f"source changed during the build: '{last}' (hashed 9 bytes, sent 20)" in err,
+            f"stderr names the file and both sizes: {err[-1000:]!r}")
+    c.equal(out.strip(), "", "nothing on stdout")
+    for name in [hashed_image] + [t for t in planned.get("tags", []) if ":" in t]:
+        c.check(not exists(name), f"{name} does not exist after the failed build")
+    status, out, err = rtb(*changed, "--json", env=env)
+    rebuilt = json.loads(out.strip().splitlines()[-1]) if status == 0 and out.strip() else {}
+    c.equal(status, 0, f"the next run builds ({err[-1000:]})")
+    c.check(rebuilt.get("image", hashed_image) != hashed_image, f"under other tags: {rebuilt!r}")
+    c.equal(in_container(rebuilt.get("image", ""), "cat", "/rtb/runtime/zzz_last.txt"), "MODIFIED-AFTER-HASH\n",
+            "the image holds the file as it is now")
+    status, out, err = rtb(*changed, "--dry-run", "--json", env=env)
+    again = json.loads(out.strip().splitlines()[-1]) if status == 0 and out.strip() else {}
+    c.check(again.get("plan") == "reuse" and again.get("image") == rebuilt.get("image"),
+            f"its tags are the tags of the content it holds: {again!r}")
 finally:
     for name in our_images():
         status, body = engine_call(host, "DELETE", f"/images/{urllib.parse.quote(name, safe='')}?force=1")

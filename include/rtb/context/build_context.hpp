@@ -22,47 +22,15 @@
 
 #include <fmt/format.h>
 
+#include "rtb/context/context_entry.hpp"
+#include "rtb/context/detail/sent_files_check.hpp"
 #include "rtb/context/dockerignore.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
 namespace rtb {
-
-/// Where a context file's bytes come from.
-enum class content_from : std::uint8_t {
-    none,    ///< directories and symlinks
-    tree,    ///< a file below one of the context's roots (opened without following links)
-    file,    ///< a file named by the caller (a lock file; links followed)
-    memory,  ///< bytes held by the context (a rendered Dockerfile)
-};
-
-/// One entry of a build context.
-struct context_entry {
-    std::string path;  ///< in the context: relative, '/'-separated, cleaned
-    entry_kind kind = entry_kind::file;
-    bool executable = false;  ///< files: any execute bit at the source (the tar writes 0755, else 0644)
-    std::string link_target;  ///< symlinks: the target, as stored
-
-    content_from from = content_from::none;
-    std::size_t root = 0;                      ///< tree: index into roots()
-    std::string source;                        ///< tree: path below the root; file: the file's path
-    std::shared_ptr<const std::string> bytes;  ///< memory
-};
-
-/// A root a tree entry's file is read from: its path (for messages) and an
-/// open directory descriptor (so a changed working directory does not matter).
-struct context_root {
-    std::filesystem::path path;
-    std::shared_ptr<detail::unique_fd> fd;
-};
-
-/// An immutable, sorted view of a build context, shared by the streams
-/// reading it.
-struct context_snapshot {
-    std::vector<context_entry> entries;  ///< sorted bytewise by path
-    std::vector<context_root> roots;
-};
 
 class build_context {
 public:
@@ -156,6 +124,18 @@ public:
         snapshot_.reset();
     }
 
+    /// Makes every stream of this context check the files it sends against
+    /// `record` (what a TagStrategy hashed): a root whose path is a recorded
+    /// tree must send exactly its recorded regular files, a file added by
+    /// path that is recorded must have its recorded bytes, and every
+    /// recorded file must be sent. The tar stream and write_to() check as
+    /// they read, and fail with errc::source_changed naming the file before
+    /// the archive ends (or the folder is complete). Null: no check.
+    void send_as_hashed(std::shared_ptr<const hashed_files> record) {
+        hashed_ = std::move(record);
+        snapshot_.reset();
+    }
+
     /// The entries, sorted bytewise by path. Throws invalid_argument when two
     /// entries share a path or an entry sits below a file or a symlink.
     std::shared_ptr<const context_snapshot> snapshot() const {
@@ -178,6 +158,7 @@ public:
         }
         s->entries = std::move(out);
         check_no_entry_below_leaf(s->entries);
+        s->hashed = hashed_;
         snapshot_ = std::move(s);
         return snapshot_;
     }
@@ -189,7 +170,9 @@ public:
 
     /// Writes the context out as a folder `dir` (created if missing; must be
     /// empty), with the modes the tar would carry (0644/0755 files, 0755
-    /// directories), so packing the folder gives the same tar.
+    /// directories), so packing the folder gives the same tar. Checks the
+    /// files against what the tags hashed as the tar stream does (the
+    /// folder is then incomplete: its owner removes it).
     void write_to(const std::filesystem::path& dir) const;
 
 private:
@@ -240,6 +223,7 @@ private:
 
     std::vector<context_entry> entries_;
     std::vector<context_root> roots_;
+    std::shared_ptr<const hashed_files> hashed_;
     bool complete_parents_ = true;
     std::set<std::string, std::less<>> dirs_added_;
     mutable std::shared_ptr<const context_snapshot> snapshot_;
@@ -247,35 +231,6 @@ private:
 
 // ---------------------------------------------------------------------------
 
-namespace detail {
-
-/// Opens a context file for reading: below its root without following
-/// links, or the named file. Fills `st`. Throws io_error naming the file.
-inline unique_fd open_context_file(const context_snapshot& s, const context_entry& e, struct stat& st) {
-    unique_fd fd;
-    std::string display;
-    if (e.from == content_from::tree) {
-        const auto& root = s.roots[e.root];
-        display = root.path.string() + "/" + e.source;
-        fd = unique_fd(::openat(root.fd->get(), e.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW));
-    } else {
-        display = e.source;
-        fd = unique_fd(::open(e.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    }
-    if (!fd) throw_io("open", display);
-    if (::fstat(fd.get(), &st) != 0) throw_io("stat", display);
-    if (!S_ISREG(st.st_mode))
-        throw error(errc::io_error, fmt::format("{} is no longer a regular file", printable(display)));
-    return fd;
-}
-
-inline std::string context_file_display(const context_snapshot& s, const context_entry& e) {
-    if (e.from == content_from::tree) return s.roots[e.root].path.string() + "/" + e.source;
-    if (e.from == content_from::file) return e.source;
-    return "(in memory) " + e.path;
-}
-
-}  // namespace detail
 
 inline void build_context::write_to(const std::filesystem::path& dir) const {
     const auto snap = snapshot();
@@ -287,6 +242,7 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                     fmt::format("{} is not an empty directory", detail::printable(dir.string())));
     const detail::unique_fd out = detail::open_root_dir(dir);
     auto buf = std::make_unique_for_overwrite<char[]>(1 << 20);
+    detail::sent_files_check check(*snap);
     for (const auto& e : snap->entries) {
         const std::string display = dir.string() + "/" + e.path;
         // parents first (a tree's excluded-but-entered directories are not listed)
@@ -326,7 +282,15 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                     write_all(e.bytes->data(), e.bytes->size());
                 } else {
                     struct stat st {};
-                    const auto src = detail::open_context_file(*snap, e, st);
+                    check.before_open(e);
+                    detail::unique_fd src;
+                    try {
+                        src = detail::open_context_file(*snap, e, st);
+                    } catch (const error&) {
+                        check.open_failed(e);
+                        throw;
+                    }
+                    check.start(e, static_cast<std::uint64_t>(st.st_size));
                     while (true) {
                         const auto n = ::read(src.get(), buf.get(), std::size_t{1} << 20);
                         if (n < 0) {
@@ -334,13 +298,16 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                             detail::throw_io("read", detail::context_file_display(*snap, e));
                         }
                         if (n == 0) break;
+                        check.update(std::as_bytes(std::span(buf.get(), static_cast<std::size_t>(n))));
                         write_all(buf.get(), static_cast<std::size_t>(n));
                     }
+                    check.finish_file();
                 }
                 break;
             }
         }
     }
+    check.finish_all();
 }
 
 }  // namespace rtb

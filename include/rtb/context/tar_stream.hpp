@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <locale.h>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 
 #include "rtb/context/build_context.hpp"
 #include "rtb/context/byte_source.hpp"
+#include "rtb/context/detail/sent_files_check.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 
@@ -61,6 +63,15 @@ struct tar_options {
 /// Reads files only as the consumer pulls: memory stays bounded by one
 /// read chunk whatever the context's size. Throws io_error naming a file that
 /// cannot be read or that changes size while it is being packed.
+///
+/// When the context carries what the tags hashed (build_context::
+/// send_as_hashed), each file's bytes are checked as they are read (size,
+/// XXH3-128), and a file changed, added or removed since throws
+/// errc::source_changed. The check of a file ends before the stream hands
+/// out its last bytes, and the check that no hashed file is missing before
+/// the archive's end: a consumer never receives a complete archive holding
+/// a changed file. A consumer that stops on the error (and aborts its
+/// upload) leaves the engine with a truncated context, which it refuses.
 class tar_stream {
 public:
     explicit tar_stream(const build_context& context, tar_options options = tar_options::from_environment())
@@ -90,6 +101,7 @@ private:
         std::uint64_t remaining = 0;     // its bytes still to copy
         std::size_t file_entry = 0;
         std::unique_ptr<char[]> buffer;
+        std::optional<detail::sent_files_check> check;  // built with the snapshot
         bool finished = false;
         bool failed = false;
         std::uint64_t out_total = 0;
@@ -136,6 +148,7 @@ private:
 inline tar_stream::tar_stream(std::shared_ptr<const context_snapshot> snapshot, tar_options options)
     : state_(std::make_unique<state>()) {
     state_->snap = std::move(snapshot);
+    state_->check.emplace(*state_->snap);
     state_->options = options;
     state_->buffer = std::make_unique_for_overwrite<char[]>(chunk + 1);
     detail::utf8_locale_scope locale;
@@ -186,19 +199,27 @@ inline void tar_stream::step() {
         do n = ::read(s.file.get(), s.buffer.get(), want);
         while (n < 0 && errno == EINTR);
         if (n < 0) detail::throw_io("read", detail::context_file_display(*s.snap, e));
-        if (static_cast<std::uint64_t>(n) > s.remaining || (n == 0 && s.remaining > 0))
+        if (static_cast<std::uint64_t>(n) > s.remaining || (n == 0 && s.remaining > 0)) {
+            s.check->changed_while_sent(e);
             throw error(errc::io_error, fmt::format("{} changed size while it was being packed",
                                                     detail::printable(detail::context_file_display(*s.snap, e))));
+        }
+        s.check->update(std::as_bytes(std::span(s.buffer.get(), static_cast<std::size_t>(n))));
         if (n > 0 && archive_write_data(a, s.buffer.get(), static_cast<std::size_t>(n)) != n)
             fail_archive("write data");
         s.remaining -= static_cast<std::uint64_t>(n);
         // Asking for one byte more than is left tells growth from the end
         // without an extra read for most files: a short read that leaves
-        // nothing to copy is the end.
-        if (s.remaining == 0 && static_cast<std::size_t>(n) < want) s.file.reset();
+        // nothing to copy is the end. The file is checked here, in the step
+        // that wrote its last bytes: they are not handed out unless it passes.
+        if (s.remaining == 0 && static_cast<std::size_t>(n) < want) {
+            s.file.reset();
+            s.check->finish_file();
+        }
         return;
     }
     if (s.next == entries.size()) {
+        s.check->finish_all();  // before the end blocks: no complete archive without every hashed file
         if (archive_write_close(a) != ARCHIVE_OK) fail_archive("finish the archive");
         s.finished = true;
         return;
@@ -235,10 +256,17 @@ inline void tar_stream::step() {
                 size = bytes.size();
             } else {
                 struct stat st {};
-                s.file = detail::open_context_file(*s.snap, e, st);
+                s.check->before_open(e);
+                try {
+                    s.file = detail::open_context_file(*s.snap, e, st);
+                } catch (const error&) {
+                    s.check->open_failed(e);
+                    throw;
+                }
                 s.file_entry = index;
                 size = static_cast<std::uint64_t>(st.st_size);
                 s.remaining = size;
+                s.check->start(e, size);
                 ::posix_fadvise(s.file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
             }
             break;

@@ -22,8 +22,10 @@
 #include "rtb/detail/work_queue.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/detail/cached_file_hash.hpp"
 #include "rtb/hash/file_hash.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/stat_cache.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
@@ -41,6 +43,11 @@ struct dirhash_options {
     unsigned jobs = 0;
     /// Optional stat cache (for this tree and algorithm).
     stat_cache* cache = nullptr;
+    /// Optional: receives the fingerprint of every file hashed that is read
+    /// directly (not through a symbolic link), by relative path: the files a
+    /// build context sends from this tree as regular files. Computed in the
+    /// same read as the digest.
+    hashed_files::file_map* record = nullptr;
 
     /// `dirhash(dir, "md5", ignore=[".*/", "__pycache__/", "*.pyc"])`.
     static dirhash_options openhands() {
@@ -112,6 +119,8 @@ namespace detail::dirhash_impl {
 struct file_item {
     std::string name;
     digest value;
+    file_fingerprint fingerprint;  // when recorded
+    std::string recorded_path;     // the relative path, when recorded
 };
 
 struct dir_node {
@@ -132,6 +141,7 @@ struct dir_task {
     std::string relative;  // reopened from the root when taken: queued tasks hold no descriptors
     std::shared_ptr<const ancestor> chain;  // includes this directory
     int depth = 0;
+    bool via_link = false;  // this directory or one above it was reached through a symbolic link
 };
 
 /// Reads one directory as scantree does, hashes the included files in it, and
@@ -170,21 +180,19 @@ inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, c
         std::string rel = join_rel(task.relative, name);
         if (is_file) {
             if (!filter.included(rel)) continue;
-            digest value;
+            // A file reached through a link is sent as the link, not as these bytes: not recorded.
+            const bool record = o.record && !task.via_link && !is_symlink;
+            file_item item{name, {}, {}, {}};
+            std::optional<file_stamp> stamp;
             if (o.cache) {
                 struct stat st {};
                 if (::fstatat(dir.fd(), name, &st, 0) != 0) throw_io("stat", display(rel));
-                const auto stamp = file_stamp::of(st);
-                if (auto hit = o.cache->lookup(rel, stamp)) {
-                    value = *hit;
-                } else {
-                    value = hash_file_at(dir.fd(), name, o.algorithm, display(rel));
-                    o.cache->record(rel, stamp, value);
-                }
-            } else {
-                value = hash_file_at(dir.fd(), name, o.algorithm, display(rel));
+                stamp = file_stamp::of(st);
             }
-            task.node->files.push_back({name, value});
+            item.value = cached_file_digest(dir.fd(), name, display(rel), false, o.algorithm, o.cache, rel,
+                                            stamp ? &*stamp : nullptr, record ? &item.fingerprint : nullptr);
+            if (record) item.recorded_path = std::move(rel);
+            task.node->files.push_back(std::move(item));
             continue;
         }
         struct stat st {};
@@ -198,9 +206,16 @@ inline void scan_dir(int root_fd, dir_task& task, work_queue<dir_task>& queue, c
         auto& child = task.node->dirs.emplace_back(std::make_unique<dir_node>(dir_node{name, {}, {}}));
         queue.push(dir_task{child.get(), std::move(rel),
                             std::make_shared<const ancestor>(ancestor{st.st_dev, st.st_ino, task.chain}),
-                            task.depth + 1});
+                            task.depth + 1, task.via_link || is_symlink});
     }
     if (errno != 0) throw_io("read directory", display(task.relative));
+}
+
+/// Moves the recorded files below `node` to `out`.
+inline void collect_recorded(dir_node& node, hashed_files::file_map& out) {
+    for (auto& f : node.files)
+        if (!f.recorded_path.empty()) out.insert_or_assign(std::move(f.recorded_path), f.fingerprint);
+    for (auto& d : node.dirs) collect_recorded(*d, out);
 }
 
 /// Removes directories with nothing included (recursively); true if `node` is empty.
@@ -249,6 +264,7 @@ inline digest dirhash(const std::filesystem::path& root, const dirhash_options& 
     queue.run(options.jobs, [&](dir_task& task, detail::work_queue<dir_task>& q) {
         scan_dir(root_fd.get(), task, q, filter, options, root_display);
     });
+    if (options.record) collect_recorded(tree, *options.record);
     if (prune_empty(tree))
         throw error(errc::invalid_argument,
                     fmt::format("{}: nothing to hash (the directory is empty or every file is ignored)",

@@ -129,7 +129,7 @@ public:
     static std::filesystem::path default_directory();
     /// A stable file name for a (tree, algorithm, mode) scope.
     static std::filesystem::path default_file(std::string_view scope) {
-        return default_directory() / fmt::format("{:016x}.bin", XXH3_64bits(scope.data(), scope.size()));
+        return default_directory() / fmt::format("{:016x}-2.bin", XXH3_64bits(scope.data(), scope.size()));
     }
 
     std::int64_t taken_at_ns() const noexcept { return taken_at_ns_; }
@@ -149,7 +149,11 @@ private:
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
     };
-    static constexpr char magic[8] = {'R', 'T', 'B', 'S', 'T', 'A', 'T', '1'};
+    // Format 2: a value may carry a file's fingerprint after its digest
+    // (hash/detail/cached_file_hash.hpp). A format-1 reader would take such a
+    // value for a digest, so format 2 has its own magic and its own file name:
+    // an older rtb never reads it, and the two never rewrite each other's file.
+    static constexpr char magic[8] = {'R', 'T', 'B', 'S', 'T', 'A', 'T', '2'};
     static constexpr std::size_t max_file_size = std::size_t{1} << 30;
 
     void load();

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "rtb/detail/parallel.hpp"
+#include "rtb/hash/detail/cached_file_hash.hpp"
 #include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/stat_cache.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
@@ -23,6 +25,10 @@ struct tree_digest_options {
     unsigned jobs = 0;               ///< 0: every core
     stat_cache* cache = nullptr;     ///< optional; scope it with tree_digest_scope()
     skip_handler on_skip;            ///< sockets, FIFOs, devices
+    /// Optional: receives the fingerprint of every regular file hashed, by
+    /// relative path (from the same read as its digest; with xxh3_128 the
+    /// digest is the fingerprint's).
+    hashed_files::file_map* record = nullptr;
 };
 
 /// The manifest: for each entry, in bytewise path order,
@@ -63,18 +69,17 @@ digest tree_digest(const std::filesystem::path& root, const F& filter, const tre
     const std::string root_display = root.string();
     // Files are hashed by the walk's workers as they find them, relative to the
     // open directory; the stat cache answers for files it knows unchanged.
+    const bool record = options.record != nullptr;
     const auto entries = walk_tree(root, filter, walk_options{options.jobs, options.on_skip},
                                    [&](tree_entry& e, int dir_fd, const char* name) {
-                                       if (options.cache) {
-                                           if (auto d = options.cache->lookup(e.path, e.stamp)) {
-                                               e.content = *d;
-                                               return;
-                                           }
-                                       }
-                                       e.content = hash_file_at(dir_fd, name, options.algorithm,
-                                                                root_display + "/" + e.path, /*nofollow=*/true);
-                                       if (options.cache) options.cache->record(e.path, e.stamp, e.content);
+                                       e.content = detail::cached_file_digest(
+                                           dir_fd, name, root_display + "/" + e.path, /*nofollow=*/true,
+                                           options.algorithm, options.cache, e.path, &e.stamp,
+                                           record ? &e.fingerprint : nullptr);
                                    });
+    if (record)
+        for (const auto& e : entries)
+            if (e.kind == entry_kind::file) options.record->insert_or_assign(e.path, e.fingerprint);
 
     std::string manifest;
     manifest.reserve(entries.size() * 64);

@@ -26,6 +26,7 @@
 #include "rtb/detail/work_queue.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/file_fingerprint.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
 #include "rtb/hash/path_filter.hpp"
 #include "rtb/hash/stat_cache.hpp"
@@ -65,6 +66,7 @@ struct tree_entry {
     file_stamp stamp;         ///< from lstat
     std::string link_target;  ///< for symlinks
     digest content;           ///< for files, when the walk's visitor computed it
+    file_fingerprint fingerprint;  ///< for files, when the visitor recorded one (hashed_files)
 
     bool executable() const noexcept { return (mode & 0111) != 0; }
 };
@@ -157,7 +159,7 @@ std::vector<tree_entry> walk_tree(const std::filesystem::path& root, const F& fi
             }
             if (is_dir) queue.push(path);
             tree_entry& entry = out.emplace_back(
-                tree_entry{std::move(path), kind, static_cast<std::uint32_t>(st.st_mode & 07777), file_stamp::of(st), {}, {}});
+                tree_entry{std::move(path), kind, static_cast<std::uint32_t>(st.st_mode & 07777), file_stamp::of(st), {}, {}, {}});
             if (kind == entry_kind::symlink) {
                 std::string target(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 256), '\0');
                 while (true) {

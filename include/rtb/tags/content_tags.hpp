@@ -7,6 +7,7 @@
 
 #include "rtb/context/dockerignore.hpp"
 #include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/tree_digest.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/extra_inputs.hpp"
@@ -34,16 +35,14 @@ public:
 
     static constexpr std::string_view prefix = "rtb_v";
 
-    tag_set tags(const runtime_spec& spec) const {
-        tag_set t;
-        t.repository = spec.runtime_repository;
-        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
-        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec));
-        t.source = tags::source_tag(t.lock, source_hash(spec));
-        return t;
-    }
+    tag_set tags(const runtime_spec& spec) const { return compute(spec, nullptr); }
 
-    digest lock_hash(const runtime_spec& spec) const {
+    /// The same tags, recording every file read (the lock files, the source
+    /// tree's files) with the fingerprint of the bytes hashed (RecordsHashedFiles).
+    tag_set tags(const runtime_spec& spec, hashed_files& record) const { return compute(spec, &record); }
+
+    /// With `record`, each lock file's fingerprint (its content digest is XXH3-128 already).
+    digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
         any_hasher h(hash_algorithm::xxh3_128);
         auto field = [&](std::string_view name, std::string_view value) { tags::feed_field(h, name, value); };
         field("rtb-content-lock-v1", "");
@@ -52,7 +51,8 @@ public:
         for (const auto& f : spec.lock_files) {
             detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
             if (!fd) detail::throw_io("read lock file", f.string());
-            const auto d = hash_fd(fd.get(), hash_algorithm::xxh3_128, f.string());
+            const auto [d, fingerprint] = hash_fd_fingerprinted(fd.get(), hash_algorithm::xxh3_128, f.string());
+            if (record) record->add_file(f, fingerprint);
             field("lock_file", std::string_view(reinterpret_cast<const char*>(d.bytes().data()), d.size()));
         }
         tags::feed_extra_inputs(h, spec);
@@ -62,9 +62,12 @@ public:
     /// Which source files the source tag covers: the source's .dockerignore.
     dockerignore source_filter(const runtime_spec& spec) const { return dockerignore::for_context(spec.source_dir); }
 
-    digest source_hash(const runtime_spec& spec) const {
+    /// With `record`, the fingerprints of the source files sent as regular files.
+    digest source_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
         tree_digest_options o;
         o.jobs = options_.jobs;
+        hashed_files::file_map files;
+        if (record) o.record = &files;
         std::optional<stat_cache> cache;
         if (options_.use_stat_cache) {
             const auto scope = tree_digest_scope(spec.source_dir, o.algorithm);
@@ -79,10 +82,20 @@ public:
                 // only an accelerator
             }
         }
+        if (record) record->add_tree(spec.source_dir, std::move(files));
         return d;
     }
 
 private:
+    tag_set compute(const runtime_spec& spec, hashed_files* record) const {
+        tag_set t;
+        t.repository = spec.runtime_repository;
+        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
+        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec, record));
+        t.source = tags::source_tag(t.lock, source_hash(spec, record));
+        return t;
+    }
+
     options options_;
 };
 

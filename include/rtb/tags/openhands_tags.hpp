@@ -8,6 +8,7 @@
 
 #include "rtb/hash/dirhash.hpp"
 #include "rtb/hash/file_hash.hpp"
+#include "rtb/hash/hashed_files.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/extra_inputs.hpp"
 #include "rtb/tags/tag_rules.hpp"
@@ -36,26 +37,27 @@ public:
 
     static constexpr std::string_view prefix = "oh_v";
 
-    tag_set tags(const runtime_spec& spec) const {
-        tag_set t;
-        t.repository = spec.runtime_repository;
-        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
-        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec));
-        t.source = tags::source_tag(t.lock, source_hash(spec));
-        return t;
-    }
+    tag_set tags(const runtime_spec& spec) const { return compute(spec, nullptr); }
+
+    /// The same tags, recording every file read (the lock files, the source
+    /// tree's files) with the fingerprint of the bytes hashed (RecordsHashedFiles).
+    tag_set tags(const runtime_spec& spec, hashed_files& record) const { return compute(spec, &record); }
 
     /// md5 over the base image, the browser flag, the lock files and any
     /// extra inputs. OpenHands hashes the string "False" after the base image
-    /// when the browser is disabled (spec.enable_browser).
-    digest lock_hash(const runtime_spec& spec) const {
+    /// when the browser is disabled (spec.enable_browser). With `record`,
+    /// each lock file's fingerprint is taken from the same read.
+    digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
         any_hasher h(hash_algorithm::md5);
         h.update(spec.base_image);
         if (!spec.enable_browser) h.update("False");
+        std::optional<xxh3_128_hasher> x;
+        if (record) x.emplace();
         for (const auto& f : spec.lock_files) {
             detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
             if (!fd) detail::throw_io("read lock file", f.string());
             const auto buffer = detail::thread_read_buffer();
+            std::uint64_t size = 0;
             while (true) {
                 const auto n = ::read(fd.get(), buffer.data(), buffer.size());
                 if (n < 0) {
@@ -64,7 +66,10 @@ public:
                 }
                 if (n == 0) break;
                 h.update(buffer.first(static_cast<std::size_t>(n)));
+                if (x) x->update(buffer.first(static_cast<std::size_t>(n)));
+                size += static_cast<std::uint64_t>(n);
             }
+            if (record) record->add_file(f, {size, x->finish()});
         }
         tags::feed_extra_inputs(h, spec);
         return h.finish();
@@ -76,9 +81,12 @@ public:
     dirhash_filter source_filter(const runtime_spec&) const { return dirhash_filter(dirhash_options::openhands()); }
 
     /// The Dirhash (md5) of the source tree with OpenHands' ignore patterns.
-    digest source_hash(const runtime_spec& spec) const {
+    /// With `record`, the source files' fingerprints, from the same reads.
+    digest source_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
         auto o = dirhash_options::openhands();
         o.jobs = options_.jobs;
+        hashed_files::file_map files;
+        if (record) o.record = &files;
         std::optional<stat_cache> cache;
         if (options_.use_stat_cache) {
             const auto scope = dirhash_scope(spec.source_dir, o.algorithm);
@@ -93,10 +101,20 @@ public:
                 // the cache only saves time; an unwritable cache directory must not fail a build
             }
         }
+        if (record) record->add_tree(spec.source_dir, std::move(files));
         return d;
     }
 
 private:
+    tag_set compute(const runtime_spec& spec, hashed_files* record) const {
+        tag_set t;
+        t.repository = spec.runtime_repository;
+        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
+        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec, record));
+        t.source = tags::source_tag(t.lock, source_hash(spec, record));
+        return t;
+    }
+
     options options_;
 };
 
