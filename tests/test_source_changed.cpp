@@ -13,7 +13,7 @@
 #define BOOST_TEST_MODULE source_changed
 #include <boost/test/unit_test.hpp>
 
-#include "support/fd_leak_check.hpp"  // before httplib.h, whose headers define p_type
+#include "support/fd_leak_check.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
