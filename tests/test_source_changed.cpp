@@ -249,10 +249,18 @@ void check_change(const change& c, const std::function<T()>& make_transport, con
             BOOST_TEST(std::string(e.what()).find("source changed during the build: ") != std::string::npos, e.what());
             BOOST_TEST(std::string(e.what()).find(c.expected) != std::string::npos, e.what());
         }
-        // No image carries any of the tags the failed build hashed.
-        for (const auto& image : {hashed_tags.source_image(), hashed_tags.lock_image(), hashed_tags.versioned_image()})
+        // No image carries any of the tags the failed build hashed: asked
+        // through the transport, and of the engine itself, where a service
+        // may have stored the name under its tenant's prefix.
+        for (const auto& image : {hashed_tags.source_image(), hashed_tags.lock_image(), hashed_tags.versioned_image()}) {
             BOOST_TEST(!failing.transport().image_exists(image_ref::parse(image), lookup::local),
                        image << " exists after the failed build");
+            const auto repo_and_tag = image.substr(image.rfind('/') + 1);
+            for (const auto& stored : env().engine_client().images())
+                for (const auto& name : stored.repo_tags)
+                    BOOST_TEST(!(name == image || name.ends_with("/" + repo_and_tag)),
+                               name << " is on the engine after the failed build");
+        }
 
         // Building again builds the files as they are now, under their tags.
         test_builder<T> again(make_transport(), {}, {}, hooked_tags{}, {}, t.options());
@@ -280,7 +288,7 @@ struct remote_service {
         o.registry_prefix = prefix;
         o.work_dir = work / "uploads";
         o.engine = env().engine_options();
-        server.emplace(o, serve::api_keys::parse(key));
+        server.emplace(o, serve::api_keys::parse(key, "the test's key", prefix));  // its names under <prefix>/key1: removed below
         server->start();
     }
     ~remote_service() {
