@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -365,6 +366,92 @@ BOOST_AUTO_TEST_CASE(a_build_folder_is_checked_as_it_is_written) {
         if (path == "source/zzz_last.txt") rewrite(f.src / "zzz_last.txt", "MODIFIED-AFTER-HASH\n");
     };
     expect_source_changed([&] { ctx.write_to(out / "folder"); }, "zzz_last.txt' (hashed 9 bytes, sent 20)");
+}
+
+BOOST_AUTO_TEST_CASE(an_execute_bit_changed_after_hashing_is_a_change_where_the_tags_hash_it) {
+    // content_tags hash each file's execute bit (the tar writes 0755 or
+    // 0644 from it); OpenHands' Dirhash does not, so its record has no shape.
+    for (const bool openhands : {true, false}) {
+        BOOST_TEST_CONTEXT((openhands ? "openhands" : "content")) {
+            runtime_fixture f;
+            auto record = std::make_shared<hashed_files>();
+            const auto spec = f.spec();
+            if (openhands) openhands_tags{}.tags(spec, *record);
+            else content_tags{}.tags(spec, *record);
+            BOOST_TEST(record->find_tree(f.src)->shape.has_value() == !openhands);
+            std::filesystem::permissions(f.src / "app.py", std::filesystem::perms::owner_exec,
+                                         std::filesystem::perm_options::add);  // after hashing, before the listing
+            auto ctx = runtime_build_context(spec, plan_kind::scratch, spec.base_image,
+                                             openhands ? any_path_filter(openhands_tags{}.source_filter(spec))
+                                                       : any_path_filter(content_tags{}.source_filter(spec)));
+            ctx.send_as_hashed(record);
+            tar_stream s(ctx);
+            std::string got;
+            if (openhands) {
+                BOOST_CHECK_NO_THROW(drain(s, got));
+            } else {
+                expect_source_changed([&] { drain(s, got); }, "app.py' (hashed without an execute bit, sent with one)");
+                BOOST_TEST(!ends_like_an_archive(got));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_link_retargeted_added_or_removed_after_hashing_is_a_change_where_the_tags_hash_links) {
+    struct link_change {
+        const char* name;
+        std::function<void(runtime_fixture&)> make;
+        const char* expected;
+    };
+    const std::vector<link_change> changes{
+        {"retargeted",
+         [](runtime_fixture& f) {
+             std::filesystem::remove(f.src / "current");
+             f.t.symlink("pkg/mod.py", "src/current");
+         },
+         "current' (hashed as a symbolic link to 'app.py', sent as one to 'pkg/mod.py')"},
+        {"added", [](runtime_fixture& f) { f.t.symlink("app.py", "src/pkg/also"); },
+         "also' (a symbolic link to 'app.py' that was not hashed: it appeared after the tags were computed)"},
+        {"removed", [](runtime_fixture& f) { std::filesystem::remove(f.src / "current"); },
+         "current' (hashed as a symbolic link to 'app.py', no longer in the source)"},
+    };
+    for (const auto& c : changes)
+        for (const bool folder : {false, true})
+            BOOST_TEST_CONTEXT(c.name << (folder ? ", build folder" : ", tar")) {
+                runtime_fixture f;
+                f.t.symlink("app.py", "src/current");
+                auto record = std::make_shared<hashed_files>();
+                const auto spec = f.spec();
+                content_tags{}.tags(spec, *record);
+                BOOST_TEST(record->link_count() == 1u);
+                c.make(f);  // after hashing, before the listing
+                auto ctx = runtime_build_context(spec, plan_kind::scratch, spec.base_image,
+                                                 content_tags{}.source_filter(spec));
+                ctx.send_as_hashed(record);
+                if (folder) {
+                    temp_tree out;
+                    expect_source_changed([&] { ctx.write_to(out / "folder"); }, c.expected);
+                } else {
+                    tar_stream s(ctx);
+                    std::string got;
+                    expect_source_changed([&] { drain(s, got); }, c.expected);
+                    BOOST_TEST(!ends_like_an_archive(got));
+                }
+            }
+}
+
+BOOST_AUTO_TEST_CASE(unchanged_links_and_modes_are_sent_without_complaint) {
+    runtime_fixture f;
+    f.t.symlink("app.py", "src/current");
+    std::filesystem::permissions(f.src / "pkg" / "mod.py", std::filesystem::perms::owner_exec,
+                                 std::filesystem::perm_options::add);
+    std::shared_ptr<hashed_files> record;
+    auto ctx = hashed_context(content_tags{}, f.spec(), record);
+    BOOST_TEST(record->find_tree(f.src)->shape->executable.contains("pkg/mod.py"));
+    tar_stream s(ctx);
+    BOOST_CHECK_NO_THROW(read_all(s));
+    temp_tree out;
+    BOOST_CHECK_NO_THROW(ctx.write_to(out / "folder"));
 }
 
 BOOST_AUTO_TEST_CASE(a_context_without_a_record_is_sent_as_it_is) {

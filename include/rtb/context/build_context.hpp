@@ -75,6 +75,9 @@ public:
                 c.source = std::move(e.path);
             } else if (e.kind == entry_kind::symlink) {
                 c.link_target = std::move(e.link_target);
+                c.from = content_from::tree;  // so a check can find it in the record of its tree
+                c.root = index;
+                c.source = std::move(e.path);
             }
             push(std::move(c));
         }
@@ -258,6 +261,7 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                 if (::fchmodat(out.get(), e.path.c_str(), 0755, 0) != 0) detail::throw_io("chmod", display);
                 break;
             case entry_kind::symlink:
+                check.link(e);
                 if (::symlinkat(e.link_target.c_str(), out.get(), e.path.c_str()) != 0)
                     detail::throw_io("create symbolic link", display);
                 break;

@@ -25,8 +25,8 @@ namespace rtb {
 
 /// Where a context file's bytes come from.
 enum class content_from : std::uint8_t {
-    none,    ///< directories and symlinks
-    tree,    ///< a file below one of the context's roots (opened without following links)
+    none,    ///< directories, and symlinks added by name
+    tree,    ///< below one of the context's roots: a file (opened without following links) or a symlink
     file,    ///< a file named by the caller (a lock file; links followed)
     memory,  ///< bytes held by the context (a rendered Dockerfile)
 };

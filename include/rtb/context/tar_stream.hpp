@@ -244,6 +244,7 @@ inline void tar_stream::step() {
             archive_entry_set_perm(h.get(), 0755);
             break;
         case entry_kind::symlink:
+            s.check->link(e);
             archive_entry_set_filetype(h.get(), AE_IFLNK);
             archive_entry_set_perm(h.get(), 0777);
             archive_entry_copy_symlink(h.get(), e.link_target.c_str());

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,23 +26,35 @@ public:
     /// Files below one root, by their '/'-separated path relative to it.
     using file_map = std::map<std::string, file_fingerprint, std::less<>>;
 
+    /// What a tag strategy hashed of a tree beyond its files' bytes, when
+    /// its digest covers it: which files have an execute bit, and every
+    /// symbolic link with its target as stored (rtb's content tags hash
+    /// both; OpenHands' Dirhash neither, so it records no shape).
+    struct tree_shape {
+        std::set<std::string, std::less<>> executable;          ///< files with an execute bit
+        std::map<std::string, std::string, std::less<>> links;  ///< symbolic link -> its target
+    };
+
     /// A tree the tags hashed: the regular files read directly (not through a
     /// symbolic link), which are exactly the regular files a build sends from
     /// it. A context root with the same path must send these files, with
-    /// these bytes, and no other regular file.
+    /// these bytes, and no other regular file; with a shape, the same execute
+    /// bits and exactly these symbolic links, with these targets.
     struct tree {
         std::filesystem::path root;  ///< as the spec names it (also in messages)
         file_map files;
+        std::optional<tree_shape> shape;
     };
 
     /// Records the files of the tree at `root` (replacing an earlier record of it).
-    void add_tree(std::filesystem::path root, file_map files) {
+    void add_tree(std::filesystem::path root, file_map files, std::optional<tree_shape> shape = std::nullopt) {
         for (auto& t : trees_)
             if (t.root == root) {
                 t.files = std::move(files);
+                t.shape = std::move(shape);
                 return;
             }
-        trees_.push_back({std::move(root), std::move(files)});
+        trees_.push_back({std::move(root), std::move(files), std::move(shape)});
     }
 
     /// Records a file named by its path (a lock file), as the spec names it.
@@ -68,7 +82,14 @@ public:
         for (const auto& t : trees_) n += t.files.size();
         return n;
     }
-    bool empty() const noexcept { return size() == 0; }
+    bool empty() const noexcept { return size() == 0 && link_count() == 0; }
+    /// How many symbolic links the trees' shapes record in all.
+    std::size_t link_count() const noexcept {
+        std::size_t n = 0;
+        for (const auto& t : trees_)
+            if (t.shape) n += t.shape->links.size();
+        return n;
+    }
 
     /// Called by the context stream just before it opens each file it sends
     /// (with the file's path in the context, e.g. "source/app.py"): a point

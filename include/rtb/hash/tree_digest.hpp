@@ -29,6 +29,8 @@ struct tree_digest_options {
     /// relative path (from the same read as its digest; with xxh3_128 the
     /// digest is the fingerprint's).
     hashed_files::file_map* record = nullptr;
+    /// Optional: receives what else the digest covers (execute bits, links).
+    hashed_files::tree_shape* record_shape = nullptr;
 };
 
 /// The manifest: for each entry, in bytewise path order,
@@ -80,6 +82,11 @@ digest tree_digest(const std::filesystem::path& root, const F& filter, const tre
     if (record)
         for (const auto& e : entries)
             if (e.kind == entry_kind::file) options.record->insert_or_assign(e.path, e.fingerprint);
+    if (options.record_shape)
+        for (const auto& e : entries) {
+            if (e.kind == entry_kind::file && e.executable()) options.record_shape->executable.insert(e.path);
+            if (e.kind == entry_kind::symlink) options.record_shape->links.insert_or_assign(e.path, e.link_target);
+        }
 
     std::string manifest;
     manifest.reserve(entries.size() * 64);

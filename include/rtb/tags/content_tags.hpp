@@ -62,12 +62,17 @@ public:
     /// Which source files the source tag covers: the source's .dockerignore.
     dockerignore source_filter(const runtime_spec& spec) const { return dockerignore::for_context(spec.source_dir); }
 
-    /// With `record`, the fingerprints of the source files sent as regular files.
+    /// With `record`, the fingerprints of the source files sent as regular
+    /// files, which of them are executable, and the symbolic links.
     digest source_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
         tree_digest_options o;
         o.jobs = options_.jobs;
         hashed_files::file_map files;
-        if (record) o.record = &files;
+        hashed_files::tree_shape shape;  // this digest covers execute bits and links: the context must match them
+        if (record) {
+            o.record = &files;
+            o.record_shape = &shape;
+        }
         std::optional<stat_cache> cache;
         if (options_.use_stat_cache) {
             const auto scope = tree_digest_scope(spec.source_dir, o.algorithm);
@@ -82,7 +87,7 @@ public:
                 // only an accelerator
             }
         }
-        if (record) record->add_tree(spec.source_dir, std::move(files));
+        if (record) record->add_tree(spec.source_dir, std::move(files), std::move(shape));
         return d;
     }
 

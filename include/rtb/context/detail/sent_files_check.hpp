@@ -75,9 +75,30 @@ public:
         }
         ++matched_;
         if (fp->size != size) fail(e, fmt::format("hashed {} bytes, sent {}", fp->size, size));
+        if (const auto* shape = shape_of(e)) {
+            const bool hashed_executable = shape->executable.contains(e.source);
+            if (hashed_executable != e.executable)
+                fail(e, hashed_executable ? "hashed with an execute bit, sent without one"
+                                          : "hashed without an execute bit, sent with one");
+        }
         current_ = fp;
         current_entry_ = &e;
         sent_ = 0;
+    }
+
+    /// The stream sends the symbolic link `e`: where the tags hashed its
+    /// tree's links, it must be one of them, with the same target.
+    void link(const context_entry& e) {
+        const auto* shape = shape_of(e);
+        if (!shape) return;
+        const auto it = shape->links.find(e.source);
+        if (it == shape->links.end())
+            fail(e, fmt::format("a symbolic link to {} that was not hashed: it appeared after the tags were computed",
+                                printable(e.link_target)));
+        if (it->second != e.link_target)
+            fail(e, fmt::format("hashed as a symbolic link to {}, sent as one to {}", printable(it->second),
+                                printable(e.link_target)));
+        ++matched_links_;
     }
 
     /// Bytes of the current file, in order, as they are sent.
@@ -113,7 +134,9 @@ public:
     /// Every entry has been sent: every hashed file must have been among
     /// them. Called before the archive's end is written.
     void finish_all() const {
-        if (!record_ || matched_ == record_->size()) return;
+        if (!record_) return;
+        if (matched_links_ != record_->link_count()) name_a_missing_link();
+        if (matched_ == record_->size()) return;
         // Rare: find which hashed file was not sent (as a regular file).
         std::set<std::pair<const hashed_files::tree*, std::string_view>> sent_tree_files;
         std::set<std::string_view> sent_files;
@@ -135,6 +158,30 @@ public:
     }
 
 private:
+    [[noreturn]] void name_a_missing_link() const {
+        std::set<std::pair<const hashed_files::tree*, std::string_view>> sent_links;
+        for (const auto& e : snap_->entries)
+            if (e.kind == entry_kind::symlink && e.from == content_from::tree && trees_[e.root])
+                sent_links.emplace(trees_[e.root], e.source);
+        for (const auto& t : record_->trees())
+            if (t.shape)
+                for (const auto& [rel, target] : t.shape->links)
+                    if (!sent_links.contains({&t, rel}))
+                        throw error(errc::source_changed,
+                                    source_change_message(t.root.string() + "/" + rel,
+                                                          fmt::format("hashed as a symbolic link to {}, no longer in the source",
+                                                                      printable(target))));
+        throw error(errc::source_changed, "source changed during the build: a hashed symbolic link was not sent");
+    }
+
+    /// The shape recorded for the tree of entry `e`, or null (no record of
+    /// it, or a strategy whose digest covers no modes or links).
+    const hashed_files::tree_shape* shape_of(const context_entry& e) const {
+        if (!record_ || e.from != content_from::tree) return nullptr;
+        const auto* t = trees_[e.root];
+        return t && t->shape ? &*t->shape : nullptr;
+    }
+
     /// The record of a tree entry, found by walking the tree's record in
     /// step with the stream: both are in bytewise path order (the snapshot
     /// sorts its entries, and a root's paths share its prefix), so each
@@ -176,6 +223,7 @@ private:
     std::vector<const hashed_files::tree*> trees_;  // per root: its record, or null
     std::vector<hashed_files::file_map::const_iterator> cursors_;  // per root: the next recorded file
     std::size_t matched_ = 0;                       // files sent that were recorded
+    std::size_t matched_links_ = 0;                 // links sent that were recorded
     const file_fingerprint* current_ = nullptr;
     const context_entry* current_entry_ = nullptr;
     std::uint64_t sent_ = 0;
