@@ -20,6 +20,7 @@
 #endif
 
 #include "rtb/context/impl/jinja.ipp"
+#include "rtb/transport/impl/docker_engine.ipp"
 #include "rtb/docker_builder.hpp"
 
 namespace rtb {
