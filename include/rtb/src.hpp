@@ -20,7 +20,10 @@
 #endif
 
 #include "rtb/context/impl/jinja.ipp"
+#include "rtb/policy/impl/stderr_logger.ipp"
+#include "rtb/transport/impl/docker_api.ipp"
 #include "rtb/transport/impl/docker_engine.ipp"
+#include "rtb/transport/impl/http.ipp"
 #include "rtb/docker_builder.hpp"
 
 namespace rtb {
