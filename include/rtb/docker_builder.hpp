@@ -6,6 +6,7 @@
 #pragma once
 
 #include "rtb/builder.hpp"
+#include "rtb/detail/config.hpp"
 #include "rtb/policy/build_cache.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/stderr_logger.hpp"
@@ -27,5 +28,16 @@ using podman_builder = basic_builder<podman_engine, engine_layer_cache, exponent
 /// source as its .dockerignore sends it; faster than OpenHands' Dirhash).
 using docker_content_builder =
     basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags, stderr_logger>;
+
+#ifdef RTB_SEPARATE_COMPILATION
+// Compiled once, by <rtb/src.hpp>: a unit that uses these aliases then
+// compiles none of the builder's member functions.
+extern template class basic_builder<docker_engine, engine_layer_cache, exponential_backoff, openhands_tags,
+                                    stderr_logger>;
+extern template class basic_builder<podman_engine, engine_layer_cache, exponential_backoff, openhands_tags,
+                                    stderr_logger>;
+extern template class basic_builder<docker_engine, engine_layer_cache, exponential_backoff, content_tags,
+                                    stderr_logger>;
+#endif
 
 }  // namespace rtb

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "rtb/build_types.hpp"
 #include "rtb/detail/json_writer.hpp"
+#include "rtb/detail/config.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/resources.hpp"
@@ -116,36 +116,7 @@ struct version_answer {
 
 /// Parses GET /version. Podman names itself in Components[].Name ("Podman
 /// Engine"); Docker's engine component is "Engine".
-inline version_answer parse_version(std::string_view json, std::string_view where) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    auto bad = [&](std::string_view why) {
-        return error(errc::parse_error, fmt::format("GET /version on {}: {}", where, why));
-    };
-    if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
-        throw bad("the answer is not a JSON object");
-    version_answer v;
-    std::string_view s;
-    if (doc["Version"].get_string().get(s) != simdjson::SUCCESS) throw bad("no \"Version\" string");
-    v.version = s;
-    if (doc["ApiVersion"].get_string().get(s) != simdjson::SUCCESS) throw bad("no \"ApiVersion\" string");
-    v.api_version = s;
-    if (doc["MinAPIVersion"].get_string().get(s) == simdjson::SUCCESS) v.min_api_version = s;
-    v.product = "Docker Engine";
-    simdjson::dom::array components;
-    if (doc["Components"].get_array().get(components) == simdjson::SUCCESS) {
-        for (auto c : components) {
-            if (c["Name"].get_string().get(s) != simdjson::SUCCESS) continue;
-            if (s == "Podman Engine") {
-                v.is_podman = true;
-                v.product = "Podman Engine";
-                std::string_view pv;
-                if (c["Version"].get_string().get(pv) == simdjson::SUCCESS) v.version = pv;
-            }
-        }
-    }
-    return v;
-}
+version_answer parse_version(std::string_view json, std::string_view where);
 
 /// Throws unsupported_version when the product is older than rtb supports,
 /// naming the product, its version and the minimum.
@@ -409,3 +380,7 @@ inline std::optional<int> exit_code_from_message(std::string_view message) {
 }
 
 }  // namespace rtb::docker_api
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/transport/impl/docker_api.ipp"
+#endif

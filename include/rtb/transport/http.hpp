@@ -24,8 +24,8 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <simdjson.h>
 
+#include "rtb/detail/config.hpp"
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/transport/detail/codec.hpp"
@@ -310,39 +310,7 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
 /// What a server said in an error body: Docker's and Podman's {"message":...},
 /// an OCI registry's {"errors":[{"message":...}]}, or else the text itself,
 /// made printable and cut to 300 bytes.
-inline std::string server_message(std::string_view body) {
-    auto printable_cut = [](std::string_view s) {
-        std::string out;
-        for (unsigned char c : s.substr(0, 300)) {
-            if (c == '\n' || c == '\r' || c == '\t') out += ' ';
-            else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-            else out += static_cast<char>(c);
-        }
-        while (!out.empty() && out.back() == ' ') out.pop_back();
-        if (s.size() > 300) out += "...";
-        return out;
-    };
-    const auto first = body.find_first_not_of(" \t\r\n");
-    if (first != std::string_view::npos && body[first] == '{') {
-        simdjson::dom::parser parser;
-        simdjson::dom::element doc;
-        if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS) {
-            std::string_view m;
-            if (doc["message"].get_string().get(m) == simdjson::SUCCESS) return printable_cut(m);
-            simdjson::dom::array errors;
-            if (doc["errors"].get_array().get(errors) == simdjson::SUCCESS) {
-                std::string all;
-                for (auto e : errors) {
-                    if (e["message"].get_string().get(m) != simdjson::SUCCESS) continue;
-                    if (!all.empty()) all += "; ";
-                    all += m;
-                }
-                if (!all.empty()) return printable_cut(all);
-            }
-        }
-    }
-    return printable_cut(body);
-}
+std::string server_message(std::string_view body);
 
 /// The rtb::error for an HTTP answer of status >= 400. `what` says what was
 /// being done, with the endpoint ("inspecting image \"x\" on unix socket
@@ -761,3 +729,7 @@ inline void client::fail(const request& r, transfer& t, CURLcode code) {
 }
 
 }  // namespace rtb::http
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/transport/impl/http.ipp"
+#endif

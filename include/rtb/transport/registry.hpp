@@ -35,12 +35,9 @@
 #include "rtb/transport/detail/codec.hpp"
 #include "rtb/transport/docker_auth.hpp"
 #include "rtb/transport/http.hpp"
+#include "rtb/transport/registry_lookup.hpp"
 
 namespace rtb {
-
-/// Asks a registry whether an image exists, without pulling it: the hook
-/// behind lookup::local_then_registry (docker_engine::options::registry).
-using registry_lookup = std::function<bool(const image_ref&, std::stop_token)>;
 
 /// The manifest media types rtb asks for (and so accepts).
 namespace media_types {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# rtb compiled separately (meson's separate_compilation option), as a user's
+# project gets it: examples/downstream with rtb as a subproject and
+# -Drtb:separate_compilation=true, plus a unit that uses rtb::docker_builder
+# (benchmarks/compile/docker_builder_tu.cpp). Checks that
+#   - the subproject builds librtb and the programs link against it (a
+#     function declared for separate compilation and defined nowhere, or a
+#     builder alias not instantiated in rtb/src.hpp, fails the link);
+#   - the downstream program prints what the header-only build prints;
+#   - the user's units define none of what librtb defines (the Jinja2
+#     renderer's entry points, the builder's member functions): one
+#     definition, in librtb, and no unit compiles it again.
+# Everything happens in a temporary folder, removed on every path.
+set -euo pipefail
+
+src=${RTB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rtb-separate.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT   # exit through the EXIT trap on a signal too
+trap 'exit 143' TERM
+
+failures=0
+checks=0
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  checks=$((checks + 1))
+  if ! "$@"; then
+    echo "FAIL: $what" >&2
+    failures=$((failures + 1))
+  fi
+}
+quiet() {  # quiet LOG COMMAND...: on failure shows the output and stops
+  local log=$1
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "FAIL: $*" >&2
+    exit 1
+  fi
+}
+
+project=$tmp/downstream
+cp -r "$src/examples/downstream" "$project"
+mkdir -p "$project/subprojects"
+ln -s "$src" "$project/subprojects/rtb"
+cp "$src/benchmarks/compile/docker_builder_tu.cpp" "$project/"
+cat >>"$project/meson.build" <<'MESON'
+
+# Added by the test: a unit that uses the builder alias librtb instantiates.
+executable('docker_builder_tu', 'docker_builder_tu.cpp', dependencies : rtb_dep)
+MESON
+
+echo "== meson, rtb as a subproject, -Drtb:separate_compilation=true"
+quiet "$tmp/setup.log" env -u PKG_CONFIG_PATH \
+  meson setup "$project/build" "$project" --wrap-mode=nofallback --force-fallback-for=rtb \
+  -Drtb:separate_compilation=true
+check "meson took rtb from the subproject" grep -q "Executing subproject rtb" "$tmp/setup.log"
+check "the subproject builds one target, librtb" grep -q "rtb| Build targets in project: 1" "$tmp/setup.log"
+quiet "$tmp/build.log" ninja -C "$project/build" -j "${RTB_SEPARATE_JOBS:-2}"
+
+lib=$(find "$project/build/subprojects" -name librtb.a -print -quit)
+check "librtb.a was built" test -n "$lib"
+flags=$(grep -o -- '-DRTB_SEPARATE_COMPILATION' "$project/build/compile_commands.json" | sort -u)
+check "the units are compiled with RTB_SEPARATE_COMPILATION" test "$flags" = -DRTB_SEPARATE_COMPILATION
+
+echo "== the downstream program"
+tree=$tmp/tree
+mkdir -p "$tree/sub"
+echo 'print("hello")' >"$tree/app.py"
+echo 'data' >"$tree/sub/data.txt"
+echo 'not sent' >"$tree/notes.txt"
+printf 'notes.txt\n' >"$tree/.dockerignore"
+if "$project/build/rtb_downstream" "$tree" >"$tmp/out" 2>"$tmp/err"; then
+  sed 's/^/  | /' "$tmp/out"
+  check "md5(hello)" grep -qx "md5(hello) 5d41402abc4b2a76b9719d911017c592" "$tmp/out"
+  check "plan scratch from the base image" grep -qx "plan scratch from python:3.12-slim" "$tmp/out"
+  check "a scratch plan applies three tags" test "$(grep -c '^tag local/downstream:rtb_v0.1.0_' "$tmp/out")" = 3
+  check "the context is what .dockerignore lets through" \
+    test "$(grep '^context ' "$tmp/out")" = "$(printf 'context .dockerignore\ncontext app.py\ncontext sub/data.txt')"
+else
+  echo "FAIL: rtb_downstream exited with $?" >&2
+  cat "$tmp/err" >&2
+  failures=$((failures + 1))
+fi
+
+echo "== one definition, in librtb"
+# Defined in librtb, strongly (T): the non-template functions compiled once.
+nm --defined-only "$lib" | awk '$2 == "T" { print $3 }' | sort -u >"$tmp/lib-strong"
+check "librtb defines the Jinja2 renderer's entry points" \
+  grep -q '^_ZN3rtb5jinja17compiled_template7compile' "$tmp/lib-strong"
+nm --defined-only "$lib" | awk '{ print $3 }' | c++filt | sort -u >"$tmp/lib-all"
+check "librtb instantiates docker_builder's build_runtime_image" \
+  grep -q '^rtb::basic_builder<rtb::docker_engine, .*, rtb::openhands_tags, rtb::stderr_logger>::build_runtime_image(' "$tmp/lib-all"
+for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o -name '*.o' -print); do
+  name=${obj#"$project/build/"}
+  nm --defined-only "$obj" | awk '{ print $3 }' | sort -u >"$tmp/obj-defined"
+  twice=$(comm -12 "$tmp/lib-strong" "$tmp/obj-defined" | c++filt | head -n 5)
+  check "$name defines nothing librtb defines (got: $twice)" test -z "$twice"
+  check "$name compiles none of the builder's member functions" \
+    bash -c "! c++filt <'$tmp/obj-defined' | grep -q '^rtb::basic_builder<.*>::\\(build_runtime_image\\|plan_and_build\\)('"
+done
+
+echo "$((checks - failures)) of $checks checks passed"
+((failures == 0 && checks > 0))
