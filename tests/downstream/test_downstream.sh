@@ -13,22 +13,7 @@ src=${RTB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 example=$src/examples/downstream
 python=/usr/bin/python3  # Debian's, where python3-dirhash lives
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rtb-downstream.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT   # exit through the EXIT trap on a signal too
-trap 'exit 143' TERM
-
-failures=0
-checks=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  checks=$((checks + 1))
-  if ! "$@"; then
-    echo "FAIL: $what" >&2
-    failures=$((failures + 1))
-  fi
-}
+. "$src/tests/support/script_checks.sh" rtb-downstream
 step() { echo "== $*"; }
 
 # ------------------------------------------------------------ install rtb
@@ -145,5 +130,4 @@ check "CMake found rtb with pkg-config" grep -q "Checking for module 'rtb>=0.1.0
 quiet "$tmp/cmake-build.log" cmake --build "$tmp/cmake/build"
 run_consumer cmake-pkgconfig "$tmp/cmake/build/rtb_downstream"
 
-echo "$((checks - failures)) of $checks checks passed"
-((failures == 0 && checks > 0))
+checks_summary

@@ -14,22 +14,7 @@
 set -euo pipefail
 
 src=${RTB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rtb-separate.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT   # exit through the EXIT trap on a signal too
-trap 'exit 143' TERM
-
-failures=0
-checks=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  checks=$((checks + 1))
-  if ! "$@"; then
-    echo "FAIL: $what" >&2
-    failures=$((failures + 1))
-  fi
-}
+. "$src/tests/support/script_checks.sh" rtb-separate
 quiet() {  # quiet LOG COMMAND...: on failure shows the output and stops
   local log=$1
   shift
@@ -101,5 +86,4 @@ for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o 
     bash -c "! c++filt <'$tmp/obj-defined' | grep -q '^rtb::basic_builder<.*>::\\(build_runtime_image\\|plan_and_build\\)('"
 done
 
-echo "$((checks - failures)) of $checks checks passed"
-((failures == 0 && checks > 0))
+checks_summary
