@@ -4,8 +4,10 @@
 #define BOOST_TEST_MODULE engine_faults
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <mutex>
 
+#include "rtb/transport/detail/engine_root_memo.hpp"
 #include "rtb/transport/docker_engine.hpp"
 #include "support/fake_server.hpp"
 #include "support/fault_server.hpp"
@@ -312,4 +314,133 @@ BOOST_AUTO_TEST_CASE(label_filters_need_a_key) {
     auto e = f.engine();
     BOOST_TEST(error_of([&] { e.images({"=v"}); }).value() == errc::invalid_argument);
     BOOST_TEST(error_of([&] { e.images({""}); }).value() == errc::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------
+// The engine's data root, remembered between processes while its socket is
+// the same file.
+
+namespace {
+
+/// A data root as text (empty: none), for messages.
+std::string shown(const std::optional<std::filesystem::path>& p) { return p ? p->string() : std::string(); }
+std::string shown(const std::filesystem::path& p) { return p.string(); }
+
+/// A fake engine answering GET /info with `root` as its data root.
+struct engine_with_root : fake_engine {
+    std::filesystem::path root = dir / "engine-data";
+    std::filesystem::path memo = dir / "cache" / "engine-roots";
+    engine_with_root() {
+        std::filesystem::create_directories(root);
+        extra = [this](const std::string& target, const std::string&) {
+            if (target.ends_with("/info")) return answer(200, fmt::format(R"({{"DockerRootDir":"{}"}})", root.string()));
+            return answer(404, R"({"message":"not scripted"})");
+        };
+        start();
+    }
+    /// A docker_engine as a new rtb process makes it.
+    docker_engine process() {
+        docker_engine::options o;
+        o.data_root_memo = memo;
+        return engine(o);
+    }
+    std::size_t info_requests() {
+        std::size_t n = 0;
+        for (const auto& t : targets()) n += t.ends_with("/info");
+        return n;
+    }
+    /// Stops and starts the engine: its socket is a new file (the old one
+    /// is kept alive by a link meanwhile, so its inode cannot be reused).
+    void restart() {
+        const auto sock = dir / "engine.sock";
+        std::filesystem::create_hard_link(sock, dir / "old.sock");
+        server.reset();
+        start();
+        std::filesystem::remove(dir / "old.sock");
+    }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_data_root_is_asked_once_per_engine_process_not_once_per_rtb_process) {
+    engine_with_root f;
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 1u);
+    BOOST_TEST(std::filesystem::exists(f.memo));
+    // another rtb process, the same engine: the memo answers
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 1u);
+    // the engine restarted (perhaps with another data root): asked again
+    f.root = f.dir / "moved-data";
+    std::filesystem::create_directories(f.root);
+    f.restart();
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 2u);
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 2u);
+    // a remembered root that is no longer a folder is not taken
+    std::filesystem::remove(f.root);
+    f.root = f.dir / "engine-data";
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 3u);
+    // an empty memo path: asked every time
+    docker_engine::options o;
+    o.data_root_memo = std::filesystem::path();
+    BOOST_TEST(shown(f.engine(o).data_root()) == shown(f.root));
+    BOOST_TEST(shown(f.engine(o).data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_memo_is_ignored_and_replaced) {
+    engine_with_root f;
+    const auto sock = (f.dir / "engine.sock").string();
+    const auto id = detail::identify_socket(sock);
+    BOOST_REQUIRE(id.has_value());
+    const std::string good_prefix = fmt::format("rtb engine data roots 1\n{}{}{}{}{}{}{}{}", id->device, '\0', id->inode,
+                                                '\0', id->ctime_ns, '\0', sock, '\0');
+    const std::vector<std::string> bad{
+        "",
+        "garbage",
+        good_prefix,                                      // an entry cut short
+        good_prefix + "relative/root" + '\0',             // a root that is not absolute
+        good_prefix + f.root.string(),                    // no end to the last field
+        "rtb engine data roots 2\n" + good_prefix.substr(24) + f.root.string() + '\0',  // another format
+        good_prefix + f.root.string() + '\0' + std::string(70 * 1024, 'x'),             // over the size bound
+    };
+    std::size_t asked = 0;
+    for (const auto& text : bad) {
+        std::filesystem::create_directories(f.memo.parent_path());
+        std::ofstream(f.memo, std::ios::binary | std::ios::trunc) << text;
+        BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+        BOOST_TEST(f.info_requests() == ++asked, "memo of " << text.size() << " bytes was taken");
+        // and it was replaced by a good one, which the next process takes
+        BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+        BOOST_TEST(f.info_requests() == asked);
+    }
+    // a memo pointing this socket at another folder, but for another socket file, is not taken
+    std::ofstream(f.memo, std::ios::binary | std::ios::trunc)
+        << fmt::format("rtb engine data roots 1\n{}{}{}{}{}{}{}{}{}{}", id->device, '\0', id->inode + 1, '\0',
+                       id->ctime_ns, '\0', sock, '\0', f.dir.root().string(), '\0');
+    BOOST_TEST(shown(f.process().data_root()) == shown(f.root));
+    BOOST_TEST(f.info_requests() == asked + 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_memo_keeps_the_latest_entries_and_one_per_socket) {
+    std::vector<detail::engine_root_entry> entries;
+    for (std::uint64_t i = 0; i < 40; ++i)
+        entries.push_back({fmt::format("/run/engine-{}.sock", i), {1, i, 7}, fmt::format("/var/lib/engine-{}", i)});
+    const auto back = detail::parse_engine_root_memo(detail::format_engine_root_memo(entries));
+    BOOST_REQUIRE(back.size() == detail::engine_root_memo_max_entries);
+    BOOST_TEST(back.front().socket == "/run/engine-8.sock");
+    BOOST_TEST(back.back().root == std::filesystem::path("/var/lib/engine-39"));
+    BOOST_TEST((back.back().id == detail::socket_identity{1, 39, 7}));
+    temp_tree t;
+    const auto memo = t / "memo";
+    detail::remember_engine_root(memo, "/run/a.sock", {1, 2, 3}, "/data/one");
+    detail::remember_engine_root(memo, "/run/b.sock", {1, 5, 6}, "/data/two");
+    detail::remember_engine_root(memo, "/run/a.sock", {1, 9, 9}, "/data/three");  // a restarted engine
+    const auto kept = detail::read_engine_root_memo(memo);
+    BOOST_REQUIRE(kept.size() == 2u);
+    BOOST_TEST(shown(detail::remembered_engine_root(memo, "/run/a.sock", {1, 9, 9})) == std::string("/data/three"));
+    BOOST_TEST(!detail::remembered_engine_root(memo, "/run/a.sock", {1, 2, 3}).has_value());
 }

@@ -62,6 +62,12 @@ public:
         /// engine's layer cache for the retry (`rtb prune` does not see
         /// them: they carry no rtb labels).
         bool keep_failed_build_layers = false;
+        /// Where data_root() remembers a local engine's answer between
+        /// processes, for as long as the engine's socket is the same file (a
+        /// restarted engine makes a new one): GET /info costs Podman about a
+        /// third of a second. Default: engine-roots in cache_directory();
+        /// an empty path: ask every time.
+        std::optional<std::filesystem::path> data_root_memo;
     };
 
     docker_engine() : docker_engine(options{}) {}
@@ -89,6 +95,7 @@ public:
     /// DockerRootDir; Podman answers with its graph root), when this machine
     /// can look at it: the engine is reached over a unix socket and the
     /// folder is visible here. std::nullopt otherwise (a remote engine).
+    /// Asked once per engine process (see options::data_root_memo).
     std::optional<std::filesystem::path> data_root(std::stop_token stop = {});
 
     /// What GET /version said (after negotiation).

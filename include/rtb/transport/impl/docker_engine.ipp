@@ -23,12 +23,14 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include "rtb/cache_directory.hpp"
 #include "rtb/context/directory_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/detail/config.hpp"
 #include "rtb/detail/rfc3339.hpp"
 #include "rtb/stream/engine_stream.hpp"
 #include "rtb/transport/docker_auth.hpp"
+#include "rtb/transport/detail/engine_root_memo.hpp"
 #include "rtb/transport/docker_engine.hpp"
 #include "rtb/transport/registry.hpp"
 
@@ -109,6 +111,16 @@ RTB_DECL server_info docker_engine::info() {
 RTB_DECL std::optional<std::filesystem::path> docker_engine::data_root(std::stop_token stop) {
     if (http_.where().type != http::endpoint::kind::unix_socket) return std::nullopt;
     if (data_root_) return *data_root_;  // asked once: an engine does not move its data
+    const std::string& socket = http_.where().socket_path;
+    const auto memo = opts_.data_root_memo.value_or(cache_directory() / "engine-roots");
+    const auto id = memo.empty() ? std::nullopt : detail::identify_socket(socket);
+    if (id) {
+        std::error_code ec;
+        if (auto root = detail::remembered_engine_root(memo, socket, *id); root && std::filesystem::is_directory(*root, ec)) {
+            data_root_.emplace(std::move(root));
+            return *data_root_;
+        }
+    }
     negotiate(stop);
     const auto r = short_call({"GET", fmt::format("/v{}/info", api_->str())}, stop);
     http::throw_for_status(r, fmt::format("asking the engine on {} for its data root", where_));
@@ -122,6 +134,7 @@ RTB_DECL std::optional<std::filesystem::path> docker_engine::data_root(std::stop
     std::filesystem::path p{std::string(root)};
     if (!p.is_absolute() || !std::filesystem::is_directory(p, ec)) p.clear();
     data_root_.emplace(p.empty() ? std::optional<std::filesystem::path>{} : std::optional<std::filesystem::path>{p});
+    if (id && !p.empty()) detail::remember_engine_root(memo, socket, *id, p);
     return *data_root_;
 }
 
