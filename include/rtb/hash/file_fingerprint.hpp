@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include "rtb/hash/digest.hpp"
 
