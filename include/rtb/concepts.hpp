@@ -14,14 +14,18 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/error.hpp"
-#include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/path_filter.hpp"
-#include "rtb/image_ref.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/stream/event.hpp"
 #include "rtb/tags/tag_set.hpp"
 
 namespace rtb {
+
+// Declared here only (a type checked against the concepts does not need
+// their code): what a Transport is asked about, rtb/image_ref.hpp, and what
+// RecordsHashedFiles fills in, rtb/hash/hashed_files.hpp.
+class image_ref;
+class hashed_files;
 
 // ------------------------------------------------------------------ policies
 

@@ -5,8 +5,12 @@
 //     auto image = builder.build_runtime_image(spec);   // OpenHands' tags
 #pragma once
 
-#include "rtb/builder.hpp"
 #include "rtb/detail/config.hpp"
+#ifdef RTB_SEPARATE_COMPILATION
+#include "rtb/basic_builder.hpp"  // the member functions come from librtb (rtb/src.hpp)
+#else
+#include "rtb/builder.hpp"
+#endif
 #include "rtb/policy/build_cache.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
 #include "rtb/policy/stderr_logger.hpp"

@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "rtb/detail/quote.hpp"
 #include "rtb/error.hpp"
 
 namespace rtb {
@@ -101,22 +102,6 @@ constexpr bool lower_alnum(char c) noexcept { return (c >= 'a' && c <= 'z') || (
 constexpr bool alnum(char c) noexcept { return lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
 constexpr bool hex(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/// Printable form of user input for error messages (control bytes escaped).
-inline std::string quote(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c == 0x7f) {
-            out += fmt::format("\\x{:02x}", c);
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + '"';
 }
 
 [[noreturn]] inline void fail(std::string_view ref, std::string_view why) {

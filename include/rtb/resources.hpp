@@ -11,8 +11,8 @@
 
 #include <fmt/core.h>
 
+#include "rtb/detail/quote.hpp"
 #include "rtb/error.hpp"
-#include "rtb/image_ref.hpp"
 
 namespace rtb {
 

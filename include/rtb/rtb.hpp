@@ -1,6 +1,7 @@
 // Everything rtb offers, in one include. Each header also stands alone.
 #pragma once
 
+#include "rtb/any_builder.hpp"
 #include "rtb/build_types.hpp"
 #include "rtb/builder.hpp"
 #include "rtb/cli_builder.hpp"

@@ -12,8 +12,8 @@
 #include <fmt/core.h>
 
 #include "rtb/context/jinja_options.hpp"
+#include "rtb/detail/quote.hpp"
 #include "rtb/error.hpp"
-#include "rtb/image_ref.hpp"
 
 namespace rtb {
 

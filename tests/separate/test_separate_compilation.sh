@@ -9,7 +9,9 @@
 #   - the downstream program prints what the header-only build prints;
 #   - the user's units define none of what librtb defines (the Jinja2
 #     renderer's entry points, the builder's member functions): one
-#     definition, in librtb, and no unit compiles it again.
+#     definition, in librtb, and no unit compiles it again;
+#   - a unit using docker_builder reads none of the heavy headers librtb
+#     compiled (the build flow, libcurl, simdjson, OpenSSL, the hashing).
 # Everything happens in a temporary folder, removed on every path.
 set -euo pipefail
 
@@ -77,6 +79,8 @@ check "librtb defines the Jinja2 renderer's entry points" \
 nm --defined-only "$lib" | awk '{ print $3 }' | c++filt | sort -u >"$tmp/lib-all"
 check "librtb instantiates docker_builder's build_runtime_image" \
   grep -q '^rtb::basic_builder<rtb::docker_engine, .*, rtb::openhands_tags, rtb::stderr_logger>::build_runtime_image(' "$tmp/lib-all"
+check "librtb instantiates any_builder's build_runtime_image" \
+  grep -q '^rtb::basic_builder<rtb::any_transport, rtb::any_cache_policy, .*>::build_runtime_image(' "$tmp/lib-all"
 for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o -name '*.o' -print); do
   name=${obj#"$project/build/"}
   nm --defined-only "$obj" | awk '{ print $3 }' | sort -u >"$tmp/obj-defined"
@@ -84,6 +88,18 @@ for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o 
   check "$name defines nothing librtb defines (got: $twice)" test -z "$twice"
   check "$name compiles none of the builder's member functions" \
     bash -c "! c++filt <'$tmp/obj-defined' | grep -q '^rtb::basic_builder<.*>::\\(build_runtime_image\\|plan_and_build\\)('"
+done
+
+echo "== what a unit using docker_builder parses"
+# Separately compiled, such a unit reads the builder's declaration and the
+# policies' classes only: not the build flow, libcurl, simdjson, OpenSSL or
+# the hashing and matching code, which librtb compiled.
+c++ -std=c++20 -DRTB_SEPARATE_COMPILATION -I"$src/include" -H -fsyntax-only \
+  "$src/benchmarks/compile/docker_builder_tu.cpp" 2>"$tmp/includes" >/dev/null
+check "the unit reads rtb/basic_builder.hpp" grep -q 'rtb/basic_builder.hpp$' "$tmp/includes"
+for heavy in rtb/builder.hpp rtb/context/runtime_context.hpp rtb/context/dockerignore.hpp rtb/hash/tree_walk.hpp \
+             rtb/hash/dirhash.hpp curl/curl.h simdjson.h openssl/ssl.h; do
+  check "the unit does not read $heavy" bash -c "! grep -q '[/ ]$heavy\$' '$tmp/includes'"
 done
 
 checks_summary

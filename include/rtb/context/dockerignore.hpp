@@ -26,24 +26,12 @@
 
 #include "rtb/context/detail/go_regexp.hpp"
 #include "rtb/context/detail/go_text.hpp"
+#include "rtb/context/dockerignore_dialect.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/hash/tree_walk.hpp"
 
 namespace rtb {
-
-/// Which docker client's rules to follow. They differ only on unusual
-/// patterns (see docs/context.md).
-enum class dockerignore_dialect {
-    /// moby/patternmatcher as the docker CLI uses it since 23.0 (and 20.10
-    /// never did): regexp metacharacters escaped, exact/prefix/suffix fast
-    /// paths, every parent directory checked. The default.
-    moby,
-    /// Docker 20.10's pkg/fileutils (Debian 12's docker.io): only `.` and `$`
-    /// escaped (so `+ ( ) | { }` act as regexp operators), every pattern a
-    /// regexp, and a parent directory checked only at the pattern's depth.
-    docker_20_10,
-};
 
 /// Parses "moby" or "docker-20.10"; throws invalid_argument naming the value.
 inline dockerignore_dialect parse_dockerignore_dialect(std::string_view s) {

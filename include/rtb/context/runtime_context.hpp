@@ -23,26 +23,13 @@
 #include "rtb/context/build_context.hpp"
 #include "rtb/context/dockerfile_template.hpp"
 #include "rtb/context/dockerignore.hpp"
+#include "rtb/context/runtime_context_options.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
 #include "rtb/plan.hpp"
 #include "rtb/runtime_spec.hpp"
 
 namespace rtb {
-
-struct runtime_context_options {
-    /// How the runtime source's .dockerignore is read.
-    dockerignore_dialect dialect = dockerignore_dialect::moby;
-    /// A name for a custom template in errors (e.g. its file name).
-    std::string template_name = "custom template";
-    walk_options walk;
-    /// Labels for the image, written as one LABEL instruction at the end of
-    /// the rendered Dockerfile (append_label_instruction): one build step
-    /// on every engine, where build parameters cost dockerd's classic
-    /// builder and Podman a step per label. The tags never see this line:
-    /// they hash the template, not the rendered text.
-    std::map<std::string, std::string> labels;
-};
 
 /// Assembles the context that builds `spec` with plan `plan` on image
 /// `from_image` (the base image for scratch, the versioned or lock image

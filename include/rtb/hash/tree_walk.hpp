@@ -30,6 +30,7 @@
 #include "rtb/hash/gitwildmatch.hpp"
 #include "rtb/hash/path_filter.hpp"
 #include "rtb/hash/stat_cache.hpp"
+#include "rtb/hash/walk_options.hpp"
 
 namespace rtb {
 
@@ -69,15 +70,6 @@ struct tree_entry {
     file_fingerprint fingerprint;  ///< for files, when the visitor recorded one (hashed_files)
 
     bool executable() const noexcept { return (mode & 0111) != 0; }
-};
-
-/// How a walk reports entries it leaves out for a reason other than the filter
-/// (sockets, FIFOs, devices): the path and why.
-using skip_handler = std::function<void(std::string_view path, std::string_view why)>;
-
-struct walk_options {
-    unsigned jobs = 0;     ///< 0: every core
-    skip_handler on_skip;  ///< null: skip silently
 };
 
 /// Does nothing with the files a walk finds.

@@ -24,7 +24,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include "rtb/builder.hpp"
+#include "rtb/basic_builder.hpp"
 #include "rtb/detail/json_writer.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/detail/subprocess.hpp"

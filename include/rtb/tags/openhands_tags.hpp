@@ -3,18 +3,19 @@
 // OpenHands built, and OpenHands finds rtb's.
 #pragma once
 
-#include <optional>
-#include <string>
+#include <string_view>
 
-#include "rtb/hash/dirhash.hpp"
-#include "rtb/hash/file_hash.hpp"
+#include "rtb/detail/config.hpp"
 #include "rtb/hash/hashed_files.hpp"
 #include "rtb/runtime_spec.hpp"
-#include "rtb/tags/extra_inputs.hpp"
-#include "rtb/tags/tag_rules.hpp"
 #include "rtb/tags/tag_set.hpp"
 
 namespace rtb {
+
+// What source_filter() returns; a caller of it includes rtb/hash/dirhash.hpp
+// (this header only declares it, so that holding the strategy costs no
+// matcher).
+class dirhash_filter;
 
 /// OpenHands' three tags:
 ///  - versioned: `oh_v{V}_{base image spelled}` (tags::spell_base_image);
@@ -47,75 +48,25 @@ public:
     /// extra inputs. OpenHands hashes the string "False" after the base image
     /// when the browser is disabled (spec.enable_browser). With `record`,
     /// each lock file's fingerprint is taken from the same read.
-    digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
-        any_hasher h(hash_algorithm::md5);
-        h.update(spec.base_image);
-        if (!spec.enable_browser) h.update("False");
-        std::optional<xxh3_128_hasher> x;
-        if (record) x.emplace();
-        for (const auto& f : spec.lock_files) {
-            detail::unique_fd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
-            if (!fd) detail::throw_io("read lock file", f.string());
-            const auto buffer = detail::thread_read_buffer();
-            std::uint64_t size = 0;
-            while (true) {
-                const auto n = ::read(fd.get(), buffer.data(), buffer.size());
-                if (n < 0) {
-                    if (errno == EINTR) continue;
-                    detail::throw_io("read lock file", f.string());
-                }
-                if (n == 0) break;
-                h.update(buffer.first(static_cast<std::size_t>(n)));
-                if (x) x->update(buffer.first(static_cast<std::size_t>(n)));
-                size += static_cast<std::uint64_t>(n);
-            }
-            if (record) record->add_file(f, {size, x->finish()});
-        }
-        tags::feed_extra_inputs(h, spec);
-        return h.finish();
-    }
+    digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const;
 
     /// Which source files the source tag covers, as a PathFilter: a build
     /// sends exactly these, so no file can change the image without changing
     /// the tag.
-    dirhash_filter source_filter(const runtime_spec&) const { return dirhash_filter(dirhash_options::openhands()); }
+    dirhash_filter source_filter(const runtime_spec&) const;
 
     /// The Dirhash (md5) of the source tree with OpenHands' ignore patterns.
     /// With `record`, the source files' fingerprints, from the same reads.
-    digest source_hash(const runtime_spec& spec, hashed_files* record = nullptr) const {
-        auto o = dirhash_options::openhands();
-        o.jobs = options_.jobs;
-        hashed_files::file_map files;
-        if (record) o.record = &files;
-        std::optional<stat_cache> cache;
-        if (options_.use_stat_cache) {
-            const auto scope = dirhash_scope(spec.source_dir, o.algorithm);
-            cache.emplace(stat_cache::default_file(scope), scope);
-            o.cache = &*cache;
-        }
-        const digest d = dirhash(spec.source_dir, o);
-        if (cache) {
-            try {
-                cache->save();
-            } catch (const error&) {
-                // the cache only saves time; an unwritable cache directory must not fail a build
-            }
-        }
-        if (record) record->add_tree(spec.source_dir, std::move(files));
-        return d;
-    }
+    digest source_hash(const runtime_spec& spec, hashed_files* record = nullptr) const;
 
 private:
-    tag_set compute(const runtime_spec& spec, hashed_files* record) const {
-        tag_set t;
-        t.repository = spec.runtime_repository;
-        t.versioned = tags::versioned_tag(prefix, spec.runtime_version, spec.base_image);
-        t.lock = tags::lock_tag(prefix, spec.runtime_version, lock_hash(spec, record));
-        t.source = tags::source_tag(t.lock, source_hash(spec, record));
-        return t;
-    }
+    tag_set compute(const runtime_spec& spec, hashed_files* record) const;
 
     options options_;
 };
 
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/tags/impl/openhands_tags.ipp"
+#endif
