@@ -21,12 +21,9 @@
 
 #include "cli.hpp"
 #include "configuration.hpp"
+#include "rtb/any_builder.hpp"
 #include "rtb/hooks/command_hooks.hpp"
 #include "rtb/prune.hpp"
-#include "rtb/any_cache_policy.hpp"
-#include "rtb/any_tag_strategy.hpp"
-#include "rtb/any_transport.hpp"
-#include "rtb/builder.hpp"
 #include "rtb/policy/buildx_local_cache.hpp"
 #include "rtb/policy/registry_cache.hpp"
 #include "rtb/json_text.hpp"
@@ -212,7 +209,7 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
     stderr_logger::options lo;
     lo.show_output = !o.quiet && !batch;                           // a batch's outputs would interleave
     if (batch) lo.mode = stderr_logger::display::plain;
-    basic_builder<any_transport, any_cache_policy, exponential_backoff, any_tag_strategy, stderr_logger> builder(
+    any_builder builder(
         std::move(engine), cache_from_flags(o), exponential_backoff{}, std::move(strategy), stderr_logger(lo), bo);
     if (!o.dry_run) builder.maintain_cache();  // as OpenHands does: old cache files go before a build
 
