@@ -7,8 +7,13 @@
 #include <thread>
 #include <vector>
 
-#include <sys/stat.h>
+#include <csignal>
+#include <string>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rtb/detail/posix.hpp"
 #include "rtb/hash/dirhash.hpp"
 #include "rtb/hash/stat_cache.hpp"
 #include "rtb/hash/tree_digest.hpp"
@@ -258,4 +263,42 @@ BOOST_AUTO_TEST_CASE(an_unchanged_run_does_not_rewrite_the_file) {
     std::filesystem::remove(t / "a");
     BOOST_TEST(run());   // a removed file: written
     BOOST_TEST(!run());
+}
+
+// The write loop the stat cache, the build folder and the engine-root memo
+// share: every byte arrives, and a failing write reports its errno.
+BOOST_AUTO_TEST_CASE(write_all_writes_everything_or_says_why) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    detail::unique_fd reader(fds[0]), writer(fds[1]);
+    std::string data(1 << 20, '\0');  // 16 pipe buffers: the writer waits for the reader many times
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+    std::string got;
+    std::thread drain([&] {
+        char buf[10000];
+        for (;;) {
+            const auto n = ::read(reader.get(), buf, sizeof buf);
+            if (n <= 0) break;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+    });
+    const int err = detail::write_all(writer.get(), data.data(), data.size());
+    writer.reset();
+    drain.join();
+    BOOST_TEST(err == 0);
+    BOOST_TEST(got.size() == data.size());
+    BOOST_TEST((got == data));
+
+    // No reader left: EPIPE (SIGPIPE ignored for the test), not success.
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    detail::unique_fd r2(fds[0]), w2(fds[1]);
+    r2.reset();
+    const auto old = std::signal(SIGPIPE, SIG_IGN);
+    BOOST_TEST(detail::write_all(w2.get(), "x", 1) == EPIPE);
+    std::signal(SIGPIPE, old);
+    // A descriptor open for reading only: EBADF.
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    detail::unique_fd r3(fds[0]), w3(fds[1]);
+    BOOST_TEST(detail::write_all(r3.get(), "x", 1) == EBADF);
+    BOOST_TEST(detail::write_all(w3.get(), "", 0) == 0);
 }

@@ -271,19 +271,12 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                     ::openat(out.get(), e.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
                 if (!dst) detail::throw_io("create", display);
                 if (::fchmod(dst.get(), mode) != 0) detail::throw_io("chmod", display);  // whatever the umask
-                auto write_all = [&](const char* p, std::size_t n) {
-                    while (n > 0) {
-                        const auto w = ::write(dst.get(), p, n);
-                        if (w < 0) {
-                            if (errno == EINTR) continue;
-                            detail::throw_io("write", display);
-                        }
-                        p += w;
-                        n -= static_cast<std::size_t>(w);
-                    }
+                auto write_or_throw = [&](const char* p, std::size_t n) {
+                    if (const int err = detail::write_all(dst.get(), p, n); err != 0)
+                        detail::throw_io("write", display, err);
                 };
                 if (e.from == content_from::memory) {
-                    write_all(e.bytes->data(), e.bytes->size());
+                    write_or_throw(e.bytes->data(), e.bytes->size());
                 } else {
                     struct stat st {};
                     check.before_open(e);
@@ -303,7 +296,7 @@ inline void build_context::write_to(const std::filesystem::path& dir) const {
                         }
                         if (n == 0) break;
                         check.update(std::as_bytes(std::span(buf.get(), static_cast<std::size_t>(n))));
-                        write_all(buf.get(), static_cast<std::size_t>(n));
+                        write_or_throw(buf.get(), static_cast<std::size_t>(n));
                     }
                     check.finish_file();
                 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -53,6 +54,24 @@ public:
 private:
     int fd_ = -1;
 };
+
+/// Writes all `size` bytes of `data` to `fd`, again after a short write or
+/// EINTR. Returns 0, or the errno of the write that failed (the caller
+/// decides whether that throws, and cleans up first).
+inline int write_all(int fd, const void* data, std::size_t size) noexcept {
+    const auto* p = static_cast<const char*>(data);
+    while (size > 0) {
+        const auto n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (n == 0) return EIO;  // no progress and no error: not a file that can be written
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return 0;
+}
 
 /// Owns a DIR* opened from a descriptor.
 class dir_stream {

@@ -315,15 +315,9 @@ inline bool stat_cache::save() const {
                                   static_cast<std::uint64_t>(now_ns()) ^ reinterpret_cast<std::uintptr_t>(this));
     detail::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd) detail::throw_io("write the stat cache", tmp);
-    std::size_t done = 0;
-    while (done < w.out.size()) {
-        const auto n = ::write(fd.get(), w.out.data() + done, w.out.size() - done);
-        if (n <= 0) {
-            const int e = errno;
-            ::unlink(tmp.c_str());
-            detail::throw_io("write the stat cache", tmp, e);
-        }
-        done += static_cast<std::size_t>(n);
+    if (const int e = detail::write_all(fd.get(), w.out.data(), w.out.size()); e != 0) {
+        ::unlink(tmp.c_str());
+        detail::throw_io("write the stat cache", tmp, e);
     }
     fd.reset();
     if (::rename(tmp.c_str(), file_.c_str()) != 0) {

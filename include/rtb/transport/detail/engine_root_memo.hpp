@@ -154,15 +154,9 @@ inline void remember_engine_root(const std::filesystem::path& file, const std::s
         {
             const unique_fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
             if (!out) return;
-            std::size_t done = 0;
-            while (done < text.size()) {
-                const auto n = ::write(out.get(), text.data() + done, text.size() - done);
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) {
-                    ::unlink(tmp.c_str());
-                    return;
-                }
-                done += static_cast<std::size_t>(n);
+            if (write_all(out.get(), text.data(), text.size()) != 0) {
+                ::unlink(tmp.c_str());
+                return;
             }
         }
         if (::rename(tmp.c_str(), file.c_str()) != 0) ::unlink(tmp.c_str());
