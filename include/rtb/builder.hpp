@@ -94,7 +94,6 @@ inline std::string reported_name(const std::string& asked, const std::string& st
     return stored;
 }
 
-
 // The member functions, outside the class: not implicitly inline, so an
 // explicit instantiation declaration (rtb/docker_builder.hpp in separate
 // compilation) keeps a translation unit from compiling them again.
