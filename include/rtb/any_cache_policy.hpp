@@ -19,7 +19,8 @@ namespace rtb {
 /// one and calls it under a lock).
 class any_cache_policy {
 public:
-    any_cache_policy() : any_cache_policy(engine_layer_cache{}) {}
+    /// The engine's layer cache.
+    any_cache_policy();
     template <CachePolicy C>
         requires(!std::same_as<std::remove_cvref_t<C>, any_cache_policy>)
     any_cache_policy(C policy) : held_(std::make_unique<model<C>>(std::move(policy))) {}
@@ -78,5 +79,16 @@ private:
 };
 
 static_assert(CachePolicy<any_cache_policy> && CachePolicy<cache_chain>);
+
+#ifdef RTB_SEPARATE_COMPILATION
+// The wrappers around the stock policies are compiled once, by <rtb/src.hpp>
+// (those of the other headers' policies are declared there).
+extern template struct any_cache_policy::model<engine_layer_cache>;
+extern template struct any_cache_policy::model<no_build_cache>;
+extern template struct any_cache_policy::model<cache_chain>;
+#endif
+
+// After the declarations above: the default policy's wrapper is one of them.
+inline any_cache_policy::any_cache_policy() : any_cache_policy(engine_layer_cache{}) {}
 
 }  // namespace rtb

@@ -8,18 +8,26 @@
 #pragma once
 
 #include <concepts>
+#include <filesystem>
 #include <memory>
 #include <type_traits>
 #include <utility>
 
 #include "rtb/concepts.hpp"
-#include "rtb/context/dockerignore.hpp"
+#include "rtb/detail/config.hpp"
 #include "rtb/hash/hashed_files.hpp"
 #include "rtb/hash/path_filter.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/tag_set.hpp"
 
 namespace rtb {
+
+namespace detail {
+/// The filter for a strategy without source_filter(): the source's own
+/// .dockerignore, as the builder would send it. Out of line, so the
+/// .dockerignore matcher is compiled where it is used, not with every wrapper.
+any_path_filter source_dockerignore(const std::filesystem::path& source_dir);
+}  // namespace detail
 
 /// Any TagStrategy (copies share the held strategy, which tags() does not change).
 class any_tag_strategy {
@@ -56,7 +64,7 @@ private:
         }
         any_path_filter source_filter(const runtime_spec& spec) const override {
             if constexpr (SourceFiltering<S>) return any_path_filter(strategy.source_filter(spec));
-            else return any_path_filter(dockerignore::for_context(spec.source_dir));
+            else return detail::source_dockerignore(spec.source_dir);
         }
         S strategy;
     };
@@ -67,3 +75,7 @@ static_assert(TagStrategy<any_tag_strategy> && SourceFiltering<any_tag_strategy>
               RecordsHashedFiles<any_tag_strategy>);
 
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/impl/any_tag_strategy.ipp"
+#endif

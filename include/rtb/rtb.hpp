@@ -51,7 +51,9 @@
 #include "rtb/context/directory_context.hpp"
 #include "rtb/context/dockerfile_template.hpp"
 #include "rtb/context/dockerignore.hpp"
+#include "rtb/context/gzip_options.hpp"
 #include "rtb/context/gzip_stream.hpp"
+#include "rtb/context/request_context.hpp"
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 

@@ -11,7 +11,11 @@
 #     renderer's entry points, the builder's member functions): one
 #     definition, in librtb, and no unit compiles it again;
 #   - a unit using docker_builder reads none of the heavy headers librtb
-#     compiled (the build flow, libcurl, simdjson, OpenSSL, the hashing).
+#     compiled (the build flow, libcurl, simdjson, OpenSSL, the hashing);
+#   - a unit that picks its policies at run time (tests/separate/
+#     run_time_choice.cpp) links, runs, and compiles none of the stock
+#     policies' type-erasing wrappers (librtb does), nor reads the context
+#     packer, the progress parser or the registry client.
 # Everything happens in a temporary folder, removed on every path.
 set -euo pipefail
 
@@ -31,11 +35,13 @@ project=$tmp/downstream
 cp -r "$src/examples/downstream" "$project"
 mkdir -p "$project/subprojects"
 ln -s "$src" "$project/subprojects/rtb"
-cp "$src/benchmarks/compile/docker_builder_tu.cpp" "$project/"
+cp "$src/benchmarks/compile/docker_builder_tu.cpp" "$src/tests/separate/run_time_choice.cpp" "$project/"
 cat >>"$project/meson.build" <<'MESON'
 
-# Added by the test: a unit that uses the builder alias librtb instantiates.
+# Added by the test: a unit that uses the builder alias librtb instantiates,
+# and one that picks its policies at run time.
 executable('docker_builder_tu', 'docker_builder_tu.cpp', dependencies : rtb_dep)
+executable('run_time_choice', 'run_time_choice.cpp', dependencies : rtb_dep)
 MESON
 
 echo "== meson, rtb as a subproject, -Drtb:separate_compilation=true"
@@ -71,6 +77,19 @@ else
   failures=$((failures + 1))
 fi
 
+echo "== policies chosen at run time"
+for choice in "engine openhands layers" "podman content local" "cli openhands registry" "remote content layers"; do
+  # shellcheck disable=SC2086 # the words are the arguments
+  if "$project/build/run_time_choice" $choice "$tmp/cache" >"$tmp/choice" 2>&1; then
+    check "run_time_choice $choice: the builder is made" grep -qx "builder ready" "$tmp/choice"
+  else
+    sed 's/^/  | /' "$tmp/choice"
+    check "run_time_choice $choice exits 0" false
+  fi
+done
+check "docker_cli answers through its wrapper: it publishes, under the name asked" \
+  bash -c "'$project/build/run_time_choice' cli content layers '$tmp/cache' | tr '\n' ' ' | grep -qx 'publishes yes stored as docker.io/local/runtime:tag1 builder ready '"
+
 echo "== one definition, in librtb"
 # Defined in librtb, strongly (T): the non-template functions compiled once.
 nm --defined-only "$lib" | awk '$2 == "T" { print $3 }' | sort -u >"$tmp/lib-strong"
@@ -81,6 +100,12 @@ check "librtb instantiates docker_builder's build_runtime_image" \
   grep -q '^rtb::basic_builder<rtb::docker_engine, .*, rtb::openhands_tags, rtb::stderr_logger>::build_runtime_image(' "$tmp/lib-all"
 check "librtb instantiates any_builder's build_runtime_image" \
   grep -q '^rtb::basic_builder<rtb::any_transport, rtb::any_cache_policy, .*>::build_runtime_image(' "$tmp/lib-all"
+for policy in 'rtb::docker_cli' 'rtb::docker_engine' 'rtb::podman_engine' 'rtb::basic_remote_api<rtb::exponential_backoff>' \
+              'rtb::engine_layer_cache' 'rtb::no_build_cache' 'rtb::cache_chain' 'rtb::buildx_local_cache' \
+              'rtb::registry_cache' 'rtb::openhands_tags' 'rtb::content_tags'; do
+  check "librtb compiles the type-erasing wrapper around $policy" \
+    grep -qF "rtb::any_$(case $policy in *tags) echo tag_strategy ;; *cache | *chain) echo cache_policy ;; *) echo transport ;; esac)::model<$policy" "$tmp/lib-all"
+done
 for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o -name '*.o' -print); do
   name=${obj#"$project/build/"}
   nm --defined-only "$obj" | awk '{ print $3 }' | sort -u >"$tmp/obj-defined"
@@ -88,6 +113,9 @@ for obj in $(find "$project/build" -path "$project/build/subprojects" -prune -o 
   check "$name defines nothing librtb defines (got: $twice)" test -z "$twice"
   check "$name compiles none of the builder's member functions" \
     bash -c "! c++filt <'$tmp/obj-defined' | grep -q '^rtb::basic_builder<.*>::\\(build_runtime_image\\|plan_and_build\\)('"
+  # (their constructors and destructors are inline: each unit that makes one has them)
+  check "$name compiles none of the stock policies' wrappers' calls" \
+    bash -c "! c++filt <'$tmp/obj-defined' | grep '^rtb::any_[a-z_]*::model<.*>::[a-z_]*(' | grep -qv '>::model('"
 done
 
 echo "== what a unit using docker_builder parses"
@@ -99,6 +127,14 @@ c++ -std=c++20 -DRTB_SEPARATE_COMPILATION -I"$src/include" -H -fsyntax-only \
 check "the unit reads rtb/basic_builder.hpp" grep -q 'rtb/basic_builder.hpp$' "$tmp/includes"
 for heavy in rtb/builder.hpp rtb/context/runtime_context.hpp rtb/context/dockerignore.hpp rtb/hash/tree_walk.hpp \
              rtb/hash/dirhash.hpp curl/curl.h simdjson.h openssl/ssl.h; do
+  check "the unit does not read $heavy" bash -c "! grep -q '[/ ]$heavy\$' '$tmp/includes'"
+done
+
+echo "== what a unit choosing its policies at run time parses"
+c++ -std=c++20 -DRTB_SEPARATE_COMPILATION -I"$src/include" -H -fsyntax-only \
+  "$src/tests/separate/run_time_choice.cpp" 2>"$tmp/includes" >/dev/null
+for heavy in rtb/builder.hpp rtb/context/directory_context.hpp rtb/context/dockerignore.hpp rtb/context/gzip_stream.hpp \
+             rtb/stream/buildkit_plain.hpp rtb/transport/registry.hpp rtb/transport/detail/multipart.hpp curl/curl.h; do
   check "the unit does not read $heavy" bash -c "! grep -q '[/ ]$heavy\$' '$tmp/includes'"
 done
 

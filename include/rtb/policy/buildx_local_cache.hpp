@@ -190,3 +190,11 @@ private:
 static_assert(CachePolicy<buildx_local_cache>);
 
 }  // namespace rtb
+
+#ifdef RTB_SEPARATE_COMPILATION
+// any_cache_policy's wrapper around buildx_local_cache is compiled once, by <rtb/src.hpp>.
+#include "rtb/any_cache_policy.hpp"
+namespace rtb {
+extern template struct any_cache_policy::model<buildx_local_cache>;
+}  // namespace rtb
+#endif

@@ -56,3 +56,11 @@ private:
 static_assert(CachePolicy<registry_cache>);
 
 }  // namespace rtb
+
+#ifdef RTB_SEPARATE_COMPILATION
+// any_cache_policy's wrapper around registry_cache is compiled once, by <rtb/src.hpp>.
+#include "rtb/any_cache_policy.hpp"
+namespace rtb {
+extern template struct any_cache_policy::model<registry_cache>;
+}  // namespace rtb
+#endif

@@ -61,4 +61,10 @@ private:
 
 #ifndef RTB_SEPARATE_COMPILATION
 #include "rtb/tags/impl/content_tags.ipp"
+#else
+// any_tag_strategy's wrapper around content_tags is compiled once, by <rtb/src.hpp>.
+#include "rtb/any_tag_strategy.hpp"
+namespace rtb {
+extern template struct any_tag_strategy::model<content_tags>;
+}  // namespace rtb
 #endif

@@ -69,4 +69,10 @@ private:
 
 #ifndef RTB_SEPARATE_COMPILATION
 #include "rtb/tags/impl/openhands_tags.ipp"
+#else
+// any_tag_strategy's wrapper around openhands_tags is compiled once, by <rtb/src.hpp>.
+#include "rtb/any_tag_strategy.hpp"
+namespace rtb {
+extern template struct any_tag_strategy::model<openhands_tags>;
+}  // namespace rtb
 #endif

@@ -15,42 +15,24 @@
 // and the image store it loads into are the ones the lookups see.
 #pragma once
 
-#include <cctype>
 #include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <deque>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <mutex>
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <utility>
 #include <vector>
-
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include "rtb/build_types.hpp"
 #include "rtb/concepts.hpp"
-#include "rtb/context/directory_context.hpp"
-#include "rtb/context/tar_stream.hpp"
-#include "rtb/detail/streaming_process.hpp"
+#include "rtb/detail/config.hpp"
+#include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
-#include "rtb/image_labels.hpp"
-#include "rtb/leftover_images.hpp"
 #include "rtb/image_ref.hpp"
-#include "rtb/stream/buildkit_plain.hpp"
 #include "rtb/stream/event.hpp"
 #include "rtb/transport/cli_client.hpp"
-#include "rtb/transport/registry.hpp"
+#include "rtb/transport/registry_lookup.hpp"
 
 namespace rtb {
 
@@ -95,77 +77,24 @@ public:
     };
 
     docker_cli() : docker_cli(options{}) {}
-    explicit docker_cli(options o) : opts_(std::move(o)) {
-        if (opts_.program.empty()) throw error(errc::invalid_argument, "docker_cli: no client program given");
-        if (!opts_.registry) opts_.registry = make_registry_lookup(registry_client::options{});
-    }
+    /// Throws invalid_argument when no program is given.
+    explicit docker_cli(options o);
 
     /// What the client can do and the build path chosen (detected once:
     /// `--version`, then for docker the daemon's version and `buildx version`).
     /// Throws not_found when the program is missing, connection_failed when
     /// docker cannot reach its daemon, unsupported_version (saying what to
     /// install) when the client or the engine is too old or lacks the path asked for.
-    const cli_capabilities& capabilities() {
-        if (caps_) return *caps_;
-        const auto version = run_short({"--version"});
-        if (version.exit_code != 0)
-            throw error(errc::unsupported_version,
-                        fmt::format("{} --version failed (exit status {}): {}", who(), version.exit_code,
-                                    detail::cli::output_excerpt(version.output)));
-        const auto client = parse_cli_version(version.output, opts_.program);
-        std::optional<std::string> server;
-        std::optional<std::string> buildx;
-        if (client.kind == cli_kind::docker) {
-            const auto s = run_short({"version", "--format={{.Server.Version}}"});
-            if (s.exit_code != 0) throw daemon_error(s.output, "asking for the daemon's version");
-            server = parse_server_version(s.output, opts_.program).first;
-            const auto b = run_short({"buildx", "version"});
-            buildx = parse_buildx_version(b.exit_code, b.output);
-        }
-        caps_ = choose_build_path(opts_.program, client, server, std::move(buildx), opts_.mode);
-        return *caps_;
-    }
+    const cli_capabilities& capabilities();
 
     /// The engine behind the client: product, version, whether BuildKit builds.
-    server_info info() {
-        const auto& c = capabilities();
-        server_info s;
-        s.is_podman = c.kind == cli_kind::podman;
-        s.product = s.is_podman ? "Podman" : "Docker Engine";
-        s.version = c.server_version;
-        s.api_version = fmt::format("{} client {}", s.is_podman ? "podman" : "docker", c.client_version);
-        s.buildkit = c.path == cli_build_path::buildx || c.path == cli_build_path::buildkit;
-        return s;
-    }
+    server_info info();
 
     /// Whether `ref` exists in the engine's store (`image inspect`, podman
     /// `image exists`), else pulled (`pull`), else in its registry.
-    bool image_exists(const image_ref& ref, lookup mode) {
-        if (exists_locally(ref)) return true;
-        switch (mode) {
-            case lookup::local:
-                return false;
-            case lookup::local_then_pull: {
-                const auto r = run_short({"pull", "--quiet", "--", name_of(ref)}, std::chrono::hours(1));
-                if (r.exit_code == 0) return exists_locally(ref);
-                if (says_not_found(r.output)) return false;
-                throw command_error(r, fmt::format("pulling {}", ref.str()));
-            }
-            case lookup::local_then_registry:
-                return opts_.registry(ref, {});
-        }
-        return false;
-    }
+    bool image_exists(const image_ref& ref, lookup mode);
 
-    bool exists_locally(const image_ref& ref) {
-        const auto& c = capabilities();
-        const auto name = name_of(ref);
-        const auto r = c.kind == cli_kind::podman ? run_short({"image", "exists", name})
-                                                  : run_short({"image", "inspect", "--format={{.Id}}", "--", name});
-        if (r.exit_code == 0) return true;
-        if (c.kind == cli_kind::podman ? r.exit_code == 1 : says_not_found(r.output)) return false;
-        throw command_error(r, fmt::format("checking for image {}", ref.str()));
-    }
+    bool exists_locally(const image_ref& ref);
 
     /// ImagePublishing: whether `ref`'s registry has that tag (options::registry).
     bool in_registry(const image_ref& ref, std::stop_token stop = {}) { return opts_.registry(ref, stop); }
@@ -178,78 +107,23 @@ public:
     template <class L>
         requires EventSink<L>
     events::pushed push_image(const image_ref& ref, L& logger, std::stop_token stop = {}) {
-        const auto r = run_short({"push", name_of(ref)}, opts_.push_timeout, stop);
-        for (const auto line : detail::cli::lines_of(r.output)) logger.on_event(build_event{events::log_line{std::string(line)}});
-        if (r.exit_code != 0) {
-            if (says_not_found(r.output))
-                throw error(errc::not_found, fmt::format("pushing {} through {}: {}", ref.str(), who(),
-                                                         detail::cli::output_excerpt(r.output)));
-            if (r.output.find("unauthorized") != std::string::npos || r.output.find("denied") != std::string::npos)
-                throw error(errc::unauthorized, fmt::format("pushing {} through {}: {}", ref.str(), who(),
-                                                            detail::cli::output_excerpt(r.output)));
-            throw command_error(r, fmt::format("pushing {}", ref.str()));
-        }
-        events::pushed out;
-        out.tag = ref.tag().value_or("latest");
-        if (const auto at = r.output.rfind("digest: sha256:"); at != std::string::npos) {
-            const auto digest = std::string_view(r.output).substr(at + 8, 7 + 64);
-            if (digest.size() == 71 && digest.substr(7).find_first_not_of("0123456789abcdef") == std::string_view::npos)
-                out.digest = digest;
-            if (const auto size_at = r.output.find(" size: ", at); size_at != std::string::npos) {
-                std::uint64_t n = 0;
-                for (std::size_t i = size_at + 7; i < r.output.size() && i < size_at + 27 && std::isdigit(static_cast<unsigned char>(r.output[i])); ++i)
-                    n = n * 10 + static_cast<std::uint64_t>(r.output[i] - '0');
-                out.size = n;
-            }
-        }
-        return out;
+        return push_with(ref, [&logger](const build_event& e) { logger.on_event(e); }, stop);
     }
 
     /// `tag FROM TO`. Throws not_found when `from` does not exist.
-    void tag(const image_ref& from, const image_ref& to) {
-        const auto r = run_short({"tag", name_of(from), name_of(to)});
-        if (r.exit_code == 0) return;
-        if (says_not_found(r.output))
-            throw error(errc::not_found, fmt::format("tagging {} as {} through {}: no such image: {}", from.str(), to.str(),
-                                                     who(), detail::cli::output_excerpt(r.output)));
-        throw command_error(r, fmt::format("tagging {} as {}", from.str(), to.str()));
-    }
+    void tag(const image_ref& from, const image_ref& to);
 
     /// `rmi NAME`: removes the name (and the image when it was its last).
     /// Returns false when there was no such image.
-    bool remove(const image_ref& ref, bool force = false) {
-        std::vector<std::string> args{"rmi"};
-        if (force) args.push_back("--force");
-        args.push_back(name_of(ref));
-        const auto r = run_short(args);
-        if (r.exit_code == 0) return true;
-        if (says_not_found(r.output)) return false;
-        throw command_error(r, fmt::format("removing image {}", ref.str()));
-    }
+    bool remove(const image_ref& ref, bool force = false);
 
     /// ImageStore: `image inspect NAME` (a name or an id) as an
     /// image_summary; std::nullopt when the client has no such image.
-    std::optional<image_summary> describe_image(std::string_view name_or_id, std::stop_token = {}) {
-        const std::string name = docker_api::is_image_id(name_or_id) ? std::string(name_or_id)
-                                                                      : name_of(image_ref::parse(name_or_id));
-        const auto r = run_short({"image", "inspect", "--", name});
-        if (r.exit_code != 0) {
-            if (says_not_found(r.output)) return std::nullopt;
-            throw command_error(r, fmt::format("inspecting image {}", detail::printable(name_or_id)));
-        }
-        return parse_cli_image_inspect(r.output);
-    }
+    std::optional<image_summary> describe_image(std::string_view name_or_id, std::stop_token = {});
 
     /// ImageStore: `image rm ID` without force: the client refuses while a
     /// container, a name or a child image holds it.
-    image_removal remove_unused_image(std::string_view id, std::stop_token = {}) {
-        if (!docker_api::is_image_id(id))
-            throw error(errc::invalid_argument,
-                        fmt::format("remove_unused_image takes an image id, not {}", detail::printable(id)));
-        const auto r = run_short({"image", "rm", std::string(id)});
-        if (const auto outcome = parse_cli_image_removal(r.exit_code, r.output)) return *outcome;
-        throw command_error(r, fmt::format("removing image {}", id));
-    }
+    image_removal remove_unused_image(std::string_view id, std::stop_token = {});
 
     /// The Transport's build(): the context as a tar on the client's stdin,
     /// its output parsed as it comes (BuildKit plain progress, the legacy
@@ -260,142 +134,27 @@ public:
     template <class L>
         requires EventSink<L>
     build_result build(const build_request& req, L& logger, std::stop_token stop = {}) {
-        const auto& caps = capabilities();
-        const auto started = std::chrono::steady_clock::now();
-        scratch_folder iid;
-        cli_build_settings settings{opts_.global_args, opts_.builder, opts_.load, opts_.extra_build_args};
-        auto inv = build_invocation(req, caps, settings, iid.path);  // validates before anything runs
-        inv.environment.insert(inv.environment.begin(), opts_.environment.begin(), opts_.environment.end());
-        inv.environment.push_back("TMPDIR=" + iid.dir);
-
-        auto snapshot = req.context;
-        if (!snapshot) {
-            directory_context_options o;
-            o.ignore.dockerfile = req.dockerfile;
-            snapshot = directory_context(req.context_dir, o).snapshot();
-        }
-        tar_stream tar(std::move(snapshot), tar_options::from_environment());
-
+        on_log_fn on_log;
         if constexpr (requires { logger.log(log_level::info, std::string_view{}); })
-            logger.log(log_level::info, fmt::format("building through {}: {}", who(), caps.reason));
-
-        const auto what = fmt::format("building {} through {}",
-                                      req.tags.empty() ? std::string("an image") : req.tags.front(), who());
-        struct sink_t {
-            L* out;
-            std::deque<std::string> tail;
-            std::size_t keep;
-            std::optional<events::step> last_step;
-            std::string last_layer;  // the legacy builder's " ---> <id>" of the last step done
-            void remember(std::string line) {
-                tail.push_back(std::move(line));
-                if (tail.size() > keep) tail.pop_front();
-            }
-            void on_event(const build_event& e) {
-                if (const auto* s = std::get_if<events::step>(&e)) {
-                    last_step = *s;
-                    remember(step_text(*s));
-                } else if (const auto* l = std::get_if<events::log_line>(&e)) {
-                    if (last_step && last_step->index > 1)  // step 1's id is the base image's
-                        if (const auto id = docker_api::step_image_of(l->text); !id.empty()) last_layer = id;
-                    remember(l->text);
-                }
-                out->on_event(e);
-            }
-        } sink{&logger, {}, opts_.log_tail_lines, {}, {}};
-        buildkit_plain_parser<sink_t> parser(sink, {.source = what});
-
-        detail::streaming_options so;
-        so.environment = inv.environment;
-        so.grace = opts_.stop_grace;
-        so.input = [&tar](std::span<std::byte> b) { return tar.read(b); };
-        so.on_output = [&parser](std::string_view chunk) { parser.feed(chunk); };
-        detail::streaming_result ended;
-        try {
-            ended = detail::run_streaming(inv.argv, so, stop);
-        } catch (const error& e) {
-            if (e.value() == errc::cancelled)
-                throw error(errc::cancelled, fmt::format("{}: cancelled; the client was stopped", what));
-            throw;
-        }
-        parser.finish();
-        const auto& summary = parser.summary();
-        if (ended.exit_code != 0) {
-            std::string all;
-            for (const auto& l : sink.tail) all.append(l).push_back('\n');
-            if (!summary.failed() && says_no_daemon(all))
-                throw error(errc::connection_failed, fmt::format("{}: {}", what, detail::cli::output_excerpt(all)));
-            if (!opts_.keep_failed_build_layers)
-                if (const auto note = remove_failed_build_step(*this, sink.last_layer); !note.empty())
-                    if constexpr (requires { logger.log(log_level::info, std::string_view{}); })
-                        logger.log(log_level::info, note);
-            build_failure bf;
-            std::string message;
-            if (summary.failure) {
-                bf.exit_code = summary.failure->exit_code;
-                bf.failing_step = summary.failure->step;
-                message = summary.failure->message;
-            }
-            if (!bf.exit_code) bf.exit_code = ended.exit_code;
-            if (bf.failing_step.empty() && sink.last_step) bf.failing_step = step_text(*sink.last_step);
-            if (message.empty()) message = sink.tail.empty() ? std::string("no output") : sink.tail.back();
-            bf.log_tail.assign(sink.tail.begin(), sink.tail.end());
-            error e(errc::build_failed,
-                    fmt::format("{} failed{} (exit code {}; {} exited with {}): {}", what,
-                                bf.failing_step.empty() ? "" : " at " + bf.failing_step, *bf.exit_code, who(),
-                                ended.exit_code, message));
-            e.with_build_failure(std::move(bf));
-            throw e;
-        }
-        build_result out;
-        out.image_id = iid.read_id();
-        if (out.image_id.empty()) out.image_id = summary.image_id;
-        if (out.image_id.empty())
-            throw error(errc::parse_error, fmt::format("{}: the client exited 0 but named no image id", what));
-        out.tags = req.tags;
-        out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        return out;
+            on_log = [&logger](log_level level, std::string_view message) { logger.log(level, message); };
+        return build_with(req, [&logger](const build_event& e) { logger.on_event(e); }, on_log, stop);
     }
 
     const options& settings() const noexcept { return opts_; }
 
 private:
+    // What the templates above hand the out-of-line work (their Logger, erased).
+    using on_event_fn = std::function<void(const build_event&)>;
+    using on_log_fn = std::function<void(log_level, std::string_view)>;
+
     struct short_result {
         int exit_code = 0;
         std::string output;  ///< stdout and stderr merged, at most 1 MiB
     };
 
-    /// A folder of the build's own under TMPDIR, removed on every exit path
-    /// with whatever is in it: it holds the --iidfile, and the client runs
-    /// with it as its TMPDIR, so what a client leaves behind when it is
-    /// stopped goes too (Podman 4.3 stopped mid-build leaves buildah* folders).
-    struct scratch_folder {
-        std::string dir;
-        std::string path;  ///< the --iidfile
-        scratch_folder() {
-            const char* parent = std::getenv("TMPDIR");
-            std::string tmpl = fmt::format("{}/rtb-cli-XXXXXX", parent && *parent ? parent : "/tmp");
-            if (!::mkdtemp(tmpl.data())) detail::throw_io("create a temporary folder in", parent && *parent ? parent : "/tmp");
-            dir = std::move(tmpl);
-            path = dir + "/iid";
-        }
-        scratch_folder(const scratch_folder&) = delete;
-        scratch_folder& operator=(const scratch_folder&) = delete;
-        ~scratch_folder() {
-            std::error_code ignored;
-            std::filesystem::remove_all(dir, ignored);
-        }
-        /// The id the client wrote: "sha256:<hex>" (Podman writes the bare hex).
-        std::string read_id() const {
-            std::ifstream in(path, std::ios::binary);
-            std::string id;
-            std::getline(in, id);
-            const auto t = detail::cli::trim(id);
-            id = std::string(t);
-            if (id.size() == 64 && id.find_first_not_of("0123456789abcdef") == std::string::npos) id = "sha256:" + id;
-            return id;
-        }
-    };
+    events::pushed push_with(const image_ref& ref, const on_event_fn& on_event, std::stop_token stop);
+    build_result build_with(const build_request& req, const on_event_fn& on_event, const on_log_fn& on_log,
+                            std::stop_token stop);
 
     std::string who() const { return detail::printable(opts_.program); }
 
@@ -405,58 +164,12 @@ private:
     static std::string name_of(const image_ref& ref) { return ref.familiar(); }
 
     short_result run_short(std::vector<std::string> args,
-                           std::optional<std::chrono::milliseconds> timeout = std::nullopt, std::stop_token stop = {}) {
-        std::vector<std::string> argv{opts_.program};
-        argv.insert(argv.end(), opts_.global_args.begin(), opts_.global_args.end());
-        argv.insert(argv.end(), args.begin(), args.end());
-        short_result r;
-        detail::streaming_options so;
-        so.environment = opts_.environment;
-        so.grace = std::chrono::milliseconds(2'000);
-        so.on_output = [&r](std::string_view chunk) {
-            if (r.output.size() < (std::size_t{1} << 20)) r.output.append(chunk.substr(0, (std::size_t{1} << 20) - r.output.size()));
-        };
-        std::stop_source limit;
-        std::stop_callback caller(stop, [&limit] { limit.request_stop(); });  // the caller's stop ends it too
-        const auto until = std::chrono::steady_clock::now() + timeout.value_or(opts_.command_timeout);
-        std::jthread timer([&limit, until](std::stop_token done) {
-            std::mutex m;
-            std::condition_variable_any cv;
-            std::unique_lock lock(m);
-            if (!cv.wait_until(lock, done, until, [] { return false; }) && !done.stop_requested()) limit.request_stop();
-        });
-        try {
-            r.exit_code = detail::run_streaming(argv, so, limit.get_token()).exit_code;
-        } catch (const error& e) {
-            if (e.value() == errc::cancelled && !stop.stop_requested())
-                throw error(errc::timeout, fmt::format("{} {} did not finish within {} ms and was stopped", who(),
-                                                       args.empty() ? "" : args.front(),
-                                                       timeout.value_or(opts_.command_timeout).count()));
-            throw;
-        }
-        return r;
-    }
+                           std::optional<std::chrono::milliseconds> timeout = std::nullopt, std::stop_token stop = {});
 
-    static bool says_not_found(std::string_view out) {
-        for (const auto* marker : {"No such image", "no such image", "image not known", "not found", "manifest unknown",
-                                   "pull access denied", "does not exist"})
-            if (out.find(marker) != std::string_view::npos) return true;
-        return false;
-    }
-    static bool says_no_daemon(std::string_view out) {
-        return out.find("Cannot connect to the Docker daemon") != std::string_view::npos ||
-               out.find("Is the docker daemon running") != std::string_view::npos ||
-               out.find("error during connect") != std::string_view::npos;
-    }
-    error daemon_error(std::string_view out, std::string_view doing) const {
-        const auto code = says_no_daemon(out) ? errc::connection_failed : errc::server_error;
-        return error(code, fmt::format("{} through {}: {}", doing, who(), detail::cli::output_excerpt(out)));
-    }
-    error command_error(const short_result& r, std::string_view doing) const {
-        if (says_no_daemon(r.output)) return daemon_error(r.output, doing);
-        return error(errc::server_error, fmt::format("{} through {} failed (exit status {}): {}", doing, who(),
-                                                     r.exit_code, detail::cli::output_excerpt(r.output)));
-    }
+    static bool says_not_found(std::string_view out);
+    static bool says_no_daemon(std::string_view out);
+    error daemon_error(std::string_view out, std::string_view doing) const;
+    error command_error(const short_result& r, std::string_view doing) const;
 
     options opts_;
     std::optional<cli_capabilities> caps_;
@@ -465,3 +178,13 @@ private:
 static_assert(Transport<docker_cli> && ImageStore<docker_cli> && ImagePublishing<docker_cli>);
 
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/transport/impl/docker_cli.ipp"
+#else
+// any_transport's wrapper around docker_cli is compiled once, by <rtb/src.hpp>.
+#include "rtb/any_transport.hpp"
+namespace rtb {
+extern template struct any_transport::model<docker_cli>;
+}  // namespace rtb
+#endif

@@ -265,4 +265,11 @@ static_assert(Transport<podman_engine> && ImageStore<podman_engine> && ImagePubl
 
 #ifndef RTB_SEPARATE_COMPILATION
 #include "rtb/transport/impl/docker_engine.ipp"
+#else
+// any_transport's wrappers around docker_engine and podman_engine are compiled once, by <rtb/src.hpp>.
+#include "rtb/any_transport.hpp"
+namespace rtb {
+extern template struct any_transport::model<docker_engine>;
+extern template struct any_transport::model<podman_engine>;
+}  // namespace rtb
 #endif

@@ -490,6 +490,11 @@ private:
 /// The common registry client: exponential backoff with full jitter.
 using registry_client = basic_registry_client<exponential_backoff>;
 
+#ifdef RTB_SEPARATE_COMPILATION
+// Compiled once, by <rtb/src.hpp>.
+extern template class basic_registry_client<exponential_backoff>;
+#endif
+
 /// docker_engine's hook for lookup::local_then_registry, asking `client`.
 template <RetryPolicy R>
 registry_lookup make_registry_lookup(std::shared_ptr<basic_registry_client<R>> client) {

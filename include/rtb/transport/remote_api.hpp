@@ -27,8 +27,9 @@
 
 #include "rtb/build_types.hpp"
 #include "rtb/concepts.hpp"
-#include "rtb/context/build_context.hpp"
-#include "rtb/context/directory_context.hpp"
+#include "rtb/context/gzip_options.hpp"
+#include "rtb/context/request_context.hpp"
+#include "rtb/detail/config.hpp"
 #include "rtb/deadline.hpp"
 #include "rtb/error.hpp"
 #include "rtb/policy/known_secrets.hpp"
@@ -38,7 +39,6 @@
 #include "rtb/stream/event.hpp"
 #include "rtb/stream/runtime_api.hpp"
 #include "rtb/transport/detail/codec.hpp"
-#include "rtb/transport/detail/multipart.hpp"
 #include "rtb/transport/http.hpp"
 
 namespace rtb {
@@ -52,6 +52,24 @@ inline http::endpoint parse_service_url(std::string_view url);
 /// OpenHands names images `{prefix}/runtime:tag`. Unchanged when the prefix
 /// is empty or the image is already below it.
 inline std::string apply_registry_prefix(std::string_view image, std::string_view prefix);
+
+namespace detail {
+
+/// POST /build's body, as a pull stream, and its Content-Type.
+struct runtime_api_form {
+    std::string content_type;  ///< multipart/form-data with this form's boundary
+    http::body_reader body;
+};
+
+/// The multipart form of one POST /build (a fresh boundary each call):
+/// target_image (names[0]) and tags (the rest), as OpenHands sends them;
+/// the build arguments, labels and platform, which rtb serve reads and
+/// other services ignore; then the context tar, gzip'd and base64'd as it
+/// is read. Out of line: the form's compressor stays out of the template.
+runtime_api_form runtime_api_build_form(const build_request& request, const std::vector<std::string>& names,
+                                        std::shared_ptr<const context_snapshot> context, const gzip_options& gzip);
+
+}  // namespace detail
 
 /// The Runtime API client. One instance serves one thread; copies (one per
 /// thread, as basic_builder makes) share nothing but the settings.
@@ -156,12 +174,7 @@ public:
         std::vector<std::string> names;
         for (const auto& t : request.tags) names.push_back(service_name(t, stop));
 
-        auto snapshot = request.context;
-        if (!snapshot) {
-            directory_context_options o;
-            o.ignore.dockerfile = request.dockerfile;
-            snapshot = directory_context(request.context_dir, o).snapshot();
-        }
+        const auto snapshot = context_snapshot_of(request);
         std::uint64_t bytes_sent = 0;
         const std::string id = submit(request, names, snapshot, stop, bytes_sent);
         logger.log(log_level::info, fmt::format("remote build {} submitted to {}", id, where_));
@@ -288,29 +301,13 @@ private:
                        std::uint64_t& bytes_sent) {
         const auto what = fmt::format("submitting the build of {}", names.front());
         const auto r = with_retry(stop, what, [&] {
-            const auto boundary = detail::multipart_boundary();
-            std::string head = detail::form_field(boundary, "target_image", names.front());
-            for (std::size_t i = 1; i < names.size(); ++i) head += detail::form_field(boundary, "tags", names[i]);
-            // rtb serve reads these; a service that does not know them ignores them.
-            for (const auto& [k, v] : request.build_args) head += detail::form_field(boundary, "build_arg", k + "=" + v);
-            for (const auto& [k, v] : request.labels) head += detail::form_field(boundary, "label", k + "=" + v);
-            // the service still hears the labels (rtb serve counts builds by
-            // plan) but does not pass them to its engine again
-            if (request.labels_in_dockerfile && !request.labels.empty())
-                head += detail::form_field(boundary, "labels_in_dockerfile", "1");
-            if (!request.platform.empty()) head += detail::form_field(boundary, "platform", request.platform);
-            head += fmt::format(
-                "--{}\r\nContent-Disposition: form-data; name=\"context\"; filename=\"context.tar.gz\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n",
-                boundary);
-            auto body = std::make_shared<detail::multipart_context_body>(std::move(head), snapshot,
-                                                                         fmt::format("\r\n--{}--\r\n", boundary), opts_.gzip);
+            auto form = detail::runtime_api_build_form(request, names, snapshot, opts_.gzip);
             http::request req{"POST", "/build"};
             req.headers.push_back({"X-API-Key", opts_.api_key});
-            req.headers.push_back({"Content-Type", "multipart/form-data; boundary=" + boundary});
+            req.headers.push_back({"Content-Type", std::move(form.content_type)});
             bytes_sent = 0;  // the attempt that was accepted counts
-            req.reader = [body, &bytes_sent](std::span<std::byte> buf) {
-                const auto n = body->read(buf);
+            req.reader = [body = std::move(form.body), &bytes_sent](std::span<std::byte> buf) {
+                const auto n = body(buf);
                 bytes_sent += n;
                 return n;
             };
@@ -379,3 +376,15 @@ inline std::string apply_registry_prefix(std::string_view image, std::string_vie
 }
 
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/transport/impl/remote_api.ipp"
+#else
+// The client with the stock retry policy, and any_transport's wrapper around
+// it, are compiled once, by <rtb/src.hpp>.
+#include "rtb/any_transport.hpp"
+namespace rtb {
+extern template class basic_remote_api<exponential_backoff>;
+extern template struct any_transport::model<remote_api>;
+}  // namespace rtb
+#endif

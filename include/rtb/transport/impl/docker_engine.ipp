@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "rtb/cache_directory.hpp"
-#include "rtb/context/directory_context.hpp"
+#include "rtb/context/request_context.hpp"
 #include "rtb/context/tar_stream.hpp"
 #include "rtb/detail/config.hpp"
 #include "rtb/detail/rfc3339.hpp"
@@ -446,12 +446,7 @@ RTB_DECL void docker_engine::stream(http::request r, const std::string& what, co
 
 RTB_DECL build_result docker_engine::build_with_context(const build_request& req, const event_sink& on_event,
                                                       std::stop_token stop) {
-    auto snapshot = req.context;
-    if (!snapshot) {
-        directory_context_options o;
-        o.ignore.dockerfile = req.dockerfile;
-        snapshot = directory_context(req.context_dir, o).snapshot();
-    }
+    auto snapshot = context_snapshot_of(req);
     auto tar = std::make_shared<tar_stream>(std::move(snapshot), tar_options::from_environment());
     return build_tar(
         req, [tar](std::span<std::byte> buffer) { return tar->read(buffer); }, on_event, stop);
