@@ -8,20 +8,20 @@
 // --push, a build that succeeded but whose push failed exits 3; --json
 // prints one JSON object instead.
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <variant>
 #include <vector>
+
+#include <range/v3/view/transform.hpp>
 
 #include "cli.hpp"
 #include "configuration.hpp"
 #include "rtb/any_builder.hpp"
+#include "rtb/batch.hpp"
 #include "rtb/hooks/command_hooks.hpp"
 #include "rtb/prune.hpp"
 #include "rtb/policy/buildx_local_cache.hpp"
@@ -254,39 +254,23 @@ int run_build(const build_options& o, any_transport engine, any_tag_strategy str
 
     // A batch: bounded parallelism, shared dedup (one builder), one line per base image.
     const auto bases = read_batch_file(o.batch_file);
-    const auto jobs = static_cast<std::size_t>(o.settings.workers);  // checked 1..64 with the configuration
-    struct outcome {
-        std::optional<runtime_image> image;
-        std::optional<error> failure;
+    const auto spec_for = [&o](const std::string& base) {
+        auto spec = o.runtime.spec(base);
+        spec.force_rebuild = o.force;
+        return spec;
     };
-    std::vector<outcome> outcomes(bases.size());
-    std::atomic<std::size_t> next{0}, done{0};
-    std::mutex print_mutex;
-    auto worker = [&] {
-        for (std::size_t i; (i = next++) < bases.size();) {
-            if (stop.stop_requested()) return;
-            try {
-                auto spec = o.runtime.spec(bases[i]);
-                spec.force_rebuild = o.force;
-                outcomes[i].image = builder.build_runtime_image(spec, call);
-            } catch (const error& e) {
-                outcomes[i].failure = e;
-            }
-            std::lock_guard lock(print_mutex);
-            const auto n = ++done;
-            if (outcomes[i].image)
-                fmt::print(stderr, "rtb: [{}/{}] {} {}: {} ({:.1f} s)\n", n, bases.size(),
-                           outcomes[i].image->plan == plan_kind::reuse ? "reused" : "built", bases[i],
-                           outcomes[i].image->image,
-                           static_cast<double>(outcomes[i].image->timings.total.count()) / 1000.0);
-            else
-                print_failure(*outcomes[i].failure, fmt::format("[{}/{}] failed {}: ", n, bases.size(), bases[i]));
-        }
+    batch_options batch_settings;
+    batch_settings.jobs = static_cast<std::size_t>(o.settings.workers);  // checked 1..64 with the configuration
+    batch_settings.call = call;
+    batch_settings.on_ended = [&](std::size_t i, const batch_outcome& out, std::size_t n) {
+        if (out.image)
+            fmt::print(stderr, "rtb: [{}/{}] {} {}: {} ({:.1f} s)\n", n, bases.size(),
+                       out.image->plan == plan_kind::reuse ? "reused" : "built", bases[i], out.image->image,
+                       static_cast<double>(out.image->timings.total.count()) / 1000.0);
+        else
+            print_failure(*out.failure, fmt::format("[{}/{}] failed {}: ", n, bases.size(), bases[i]));
     };
-    {
-        std::vector<std::jthread> pool;
-        for (std::size_t j = 0; j < std::min(jobs, bases.size()); ++j) pool.emplace_back(worker);
-    }
+    const auto outcomes = build_each(builder, bases | ranges::views::transform(spec_for), batch_settings);
     if (stop.stop_requested()) throw error(errc::cancelled, "the batch was interrupted");
     std::size_t built = 0, reused = 0, failed = 0, push_failures = 0, pushed = 0;
     for (std::size_t i = 0; i < bases.size(); ++i) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "rtb/any_builder.hpp"
+#include "rtb/batch.hpp"
 #include "rtb/build_types.hpp"
 #include "rtb/builder.hpp"
 #include "rtb/cli_builder.hpp"
