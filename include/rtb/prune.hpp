@@ -27,7 +27,7 @@
 
 #include "rtb/image_labels.hpp"
 #include "rtb/error.hpp"
-#include "rtb/sandbox/container.hpp"
+#include "rtb/sandbox/container_list.hpp"
 #include "rtb/transport/docker_engine.hpp"
 
 namespace rtb {

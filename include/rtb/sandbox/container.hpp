@@ -27,6 +27,7 @@
 #include "rtb/error.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/sandbox/container_api.hpp"
+#include "rtb/sandbox/container_list.hpp"
 #include "rtb/sandbox/container_spec.hpp"
 #include "rtb/sandbox/log_stream.hpp"
 #include "rtb/sandbox/validate.hpp"
@@ -693,24 +694,6 @@ inline container attach(docker_engine& engine, std::string_view id_or_name, owne
     if (st.stop_timeout) s.grace = std::chrono::seconds(*st.stop_timeout);
     s.owned = own == ownership::owned;
     return c;
-}
-
-/// The engine's containers (running or not) carrying every label filter
-/// ("key" or "key=value"), checked here too: Podman 4.3 answers nothing
-/// when given several label filters.
-inline std::vector<container_summary> list_containers(docker_engine& engine,
-                                                      const std::vector<std::string>& label_filters = {}) {
-    const auto api = engine.api_version();
-    std::vector<std::string> sent = label_filters;
-    if (engine.is_podman() && sent.size() > 1) sent.resize(1);
-    http::request r{"GET", container_api::list_target(api, sent)};
-    r.timeout = engine.settings().request_timeout;
-    const auto what = fmt::format("listing containers on {}", engine.http().where().describe());
-    const auto resp = engine.http().send(r);
-    http::throw_for_status(resp, what);
-    auto all = container_api::parse_list(resp.body, what);
-    std::erase_if(all, [&](const container_summary& c) { return !docker_api::labels_match(c.labels, label_filters); });
-    return all;
 }
 
 }  // namespace rtb
