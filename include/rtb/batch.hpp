@@ -9,15 +9,12 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <concepts>
 #include <cstddef>
-#include <exception>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <stop_token>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,6 +23,7 @@
 #include <range/v3/range/traits.hpp>
 
 #include "rtb/basic_builder.hpp"
+#include "rtb/detail/parallel.hpp"
 #include "rtb/error.hpp"
 #include "rtb/runtime_spec.hpp"
 
@@ -75,33 +73,25 @@ std::vector<batch_outcome> build_each(B& builder, Specs&& specs, const batch_opt
     build_call_options call = options.call;
     call.stop = abandon.get_token();
 
-    std::atomic<std::size_t> next{0};
     std::size_t ended = 0;
     std::mutex ended_mutex;
-    std::exception_ptr unexpected;
-    auto worker = [&] {
-        for (std::size_t i; !abandon.stop_requested() && (i = next++) < all.size();) {
-            try {
-                outcomes[i].image = builder.build_runtime_image(all[i], call);
-            } catch (const error& e) {
-                outcomes[i].failure = e;
-            } catch (...) {
-                std::lock_guard lock(ended_mutex);
-                if (!unexpected) unexpected = std::current_exception();
-                abandon.request_stop();
-                return;
-            }
-            std::lock_guard lock(ended_mutex);
-            ++ended;
-            if (options.on_ended) options.on_ended(i, outcomes[i], ended);
+    // parallel_for stops taking specs at the first exception that escapes
+    // and rethrows it once the running builds end; an rtb::error is the
+    // spec's outcome and does not escape.
+    const auto jobs = static_cast<unsigned>(std::max<std::size_t>(options.jobs, 1));
+    detail::parallel_for(all.size(), jobs, [&](std::size_t i) {
+        if (abandon.stop_requested()) return;  // its outcome becomes "not started"
+        try {
+            outcomes[i].image = builder.build_runtime_image(all[i], call);
+        } catch (const error& e) {
+            outcomes[i].failure = e;
+        } catch (...) {
+            abandon.request_stop();  // the running builds stop too
+            throw;
         }
-    };
-    {
-        std::vector<std::jthread> pool;
-        const auto threads = std::min(std::max<std::size_t>(options.jobs, 1), all.size());
-        for (std::size_t t = 0; t < threads; ++t) pool.emplace_back(worker);
-    }
-    if (unexpected) std::rethrow_exception(unexpected);
+        std::lock_guard lock(ended_mutex);
+        if (options.on_ended) options.on_ended(i, outcomes[i], ++ended);
+    });
     for (auto& o : outcomes)
         if (!o.image && !o.failure) o.failure = error(errc::cancelled, "not started: the batch was stopped");
     return outcomes;
