@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 
+#include <simdjson.h>
+
 #include "rtb/sandbox/container_api.hpp"
 #include "rtb/sandbox/log_stream.hpp"
 #include "support/checks.hpp"

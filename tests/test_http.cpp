@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "rtb/transport/detail/codec.hpp"
 #include "rtb/transport/detail/tls_diagnosis.hpp"
 #include "rtb/transport/http.hpp"
 #include "support/temp_tree.hpp"

@@ -24,6 +24,7 @@
 #include "rtb/context/gzip_stream.hpp"
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"
+#include "rtb/hash/dirhash.hpp"
 #include "rtb/hash/detail/cached_file_hash.hpp"
 #include "rtb/any_tag_strategy.hpp"
 #include "rtb/concepts.hpp"

@@ -45,6 +45,7 @@
 #include "rtb/serve/tenant_file.hpp"
 #include "rtb/serve/tenants.hpp"
 #include "rtb/transport/remote_api.hpp"
+#include "rtb/transport/detail/multipart.hpp"
 #include "support/checks.hpp"
 #include "support/mini_tar.hpp"
 

@@ -7,8 +7,10 @@
 
 #include "rtb/concepts.hpp"
 #include "rtb/hash/dirhash.hpp"
+#include "rtb/hash/tree_digest.hpp"
 #include "rtb/tags/content_tags.hpp"
 #include "rtb/tags/openhands_tags.hpp"
+#include "rtb/tags/tag_rules.hpp"
 #include "support/temp_tree.hpp"
 #include "support/checks.hpp"
 

@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "signals.hpp"
+#include "rtb/policy/known_secrets.hpp"
 #include "rtb/version.hpp"
 
 int main(int argc, char** argv) {

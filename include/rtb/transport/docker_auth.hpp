@@ -5,29 +5,17 @@
 #pragma once
 
 #include <chrono>
-#include <stop_token>
-#include <vector>
-
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
-#include <fmt/format.h>
-#include <simdjson.h>
-
-#include "rtb/detail/json_writer.hpp"
-#include "rtb/detail/subprocess.hpp"
-#include "rtb/error.hpp"
-#include "rtb/image_ref.hpp"
-#include "rtb/policy/known_secrets.hpp"
-#include "rtb/transport/detail/codec.hpp"
+#include "rtb/detail/config.hpp"
 
 namespace rtb {
 
@@ -43,65 +31,22 @@ struct registry_credentials {
 
 /// Remembers the secrets in `c` process-wide (known_secrets), in the forms a
 /// server could echo them in: as they are and as Basic auth's base64.
-inline void remember_secrets(const registry_credentials& c) {
-    remember_secret(c.password);
-    remember_secret(c.identity_token);
-    if (!c.password.empty()) remember_secret(detail::base64_encode(c.username + ":" + c.password));
-}
+RTB_DECL void remember_secrets(const registry_credentials& c);
 
 namespace docker_auth {
 
 /// The key a registry is filed under in `auths`, from any form a config
 /// uses: "https://index.docker.io/v1/", "http://host:5000", "host:5000/v2/".
 /// Docker Hub's names all become "docker.io".
-inline std::string normalize_registry(std::string_view s) {
-    if (s.starts_with("https://")) s.remove_prefix(8);
-    else if (s.starts_with("http://")) s.remove_prefix(7);
-    if (const auto slash = s.find('/'); slash != std::string_view::npos) s = s.substr(0, slash);
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (out == "index.docker.io" || out == "registry-1.docker.io" || out == "registry.hub.docker.com") out = "docker.io";
-    return out;
-}
+RTB_DECL std::string normalize_registry(std::string_view s);
 
 /// The credentials for `registry` (as in image_ref::registry()) in the text
 /// of a config.json; std::nullopt when it has none. Reads `auth`
 /// (base64 "user:password") or `username`/`password`, and `identitytoken`.
 /// Throws parse_error naming `source` (the file) for malformed JSON or a
 /// malformed `auth`, never quoting a secret.
-inline std::optional<registry_credentials> credentials_for(std::string_view registry, std::string_view config_json,
-                                                           std::string_view source) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    if (parser.parse(config_json.data(), config_json.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
-        throw error(errc::parse_error, fmt::format("{} is not a JSON object", source));
-    simdjson::dom::object auths;
-    if (doc["auths"].get_object().get(auths) != simdjson::SUCCESS) return std::nullopt;
-    const std::string want = normalize_registry(registry);
-    for (auto [key, entry] : auths) {
-        if (normalize_registry(key) != want) continue;
-        registry_credentials c;
-        c.server_address = std::string(key);
-        std::string_view s;
-        if (entry["auth"].get_string().get(s) == simdjson::SUCCESS && !s.empty()) {
-            const auto decoded = detail::base64_decode(s);
-            const auto colon = decoded ? decoded->find(':') : std::string::npos;
-            if (!decoded || colon == std::string::npos)
-                throw error(errc::parse_error,
-                            fmt::format("{}: auths[\"{}\"].auth is not base64 of \"user:password\"", source, key));
-            c.username = decoded->substr(0, colon);
-            c.password = decoded->substr(colon + 1);
-        } else {
-            if (entry["username"].get_string().get(s) == simdjson::SUCCESS) c.username = s;
-            if (entry["password"].get_string().get(s) == simdjson::SUCCESS) c.password = s;
-        }
-        if (entry["identitytoken"].get_string().get(s) == simdjson::SUCCESS) c.identity_token = s;
-        if (c.empty()) return std::nullopt;
-        remember_secrets(c);
-        return c;
-    }
-    return std::nullopt;
-}
+RTB_DECL std::optional<registry_credentials> credentials_for(std::string_view registry, std::string_view config_json,
+                                                             std::string_view source);
 
 /// The credential helper the config names for `registry`: its `credHelpers`
 /// entry, else its `credsStore`; std::nullopt when neither is set (the
@@ -110,71 +55,17 @@ inline std::optional<registry_credentials> credentials_for(std::string_view regi
 /// not a fall back to `auths`. Throws parse_error naming `source` for
 /// malformed JSON or a helper name that is not [A-Za-z0-9._-]+ (it becomes
 /// part of a program name: no paths).
-inline std::optional<std::string> helper_for(std::string_view registry, std::string_view config_json,
-                                             std::string_view source) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    if (parser.parse(config_json.data(), config_json.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
-        throw error(errc::parse_error, fmt::format("{} is not a JSON object", source));
-    auto checked = [&](std::string_view name, std::string_view field) -> std::optional<std::string> {
-        if (name.empty()) return std::nullopt;
-        const bool ok = name.size() <= 100 && name.front() != '.' &&
-                        name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
-                            std::string_view::npos;
-        if (!ok)
-            throw error(errc::parse_error,
-                        fmt::format("{}: {} names credential helper {}, which is not a valid helper name "
-                                    "([A-Za-z0-9._-]+, as in docker-credential-<name>)",
-                                    source, field, detail::ref::quote(name)));
-        return std::string(name);
-    };
-    const std::string want = normalize_registry(registry);
-    simdjson::dom::object helpers;
-    if (doc["credHelpers"].get_object().get(helpers) == simdjson::SUCCESS) {
-        for (auto [key, value] : helpers) {
-            std::string_view name;
-            if (normalize_registry(key) != want || value.get_string().get(name) != simdjson::SUCCESS) continue;
-            if (auto h = checked(name, fmt::format("credHelpers[\"{}\"]", key))) return h;
-        }
-    }
-    std::string_view store;
-    if (doc["credsStore"].get_string().get(store) == simdjson::SUCCESS) return checked(store, "credsStore");
-    return std::nullopt;
-}
+RTB_DECL std::optional<std::string> helper_for(std::string_view registry, std::string_view config_json,
+                                               std::string_view source);
 
 /// The server URL a credential helper is asked about: Docker Hub's
 /// historical "https://index.docker.io/v1/", else the registry's host[:port].
-inline std::string helper_server_url(std::string_view registry) {
-    const auto r = normalize_registry(registry);
-    if (r == "docker.io") return "https://index.docker.io/v1/";
-    return r;
-}
+RTB_DECL std::string helper_server_url(std::string_view registry);
 
 /// Credentials from a helper's `get` answer ({"ServerURL","Username","Secret"});
 /// a Username of "<token>" makes Secret an identity token. Throws
 /// parse_error naming the helper, never quoting the answer (it holds secrets).
-inline registry_credentials parse_helper_answer(std::string_view answer, std::string_view helper) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    std::string_view user, secret, url;
-    if (parser.parse(answer.data(), answer.size()).get(doc) != simdjson::SUCCESS || !doc.is_object() ||
-        doc["Username"].get_string().get(user) != simdjson::SUCCESS ||
-        doc["Secret"].get_string().get(secret) != simdjson::SUCCESS)
-        throw error(errc::parse_error,
-                    fmt::format("credential helper docker-credential-{} answered something that is not a JSON object "
-                                "with Username and Secret (its answer is not shown: it may hold secrets)",
-                                helper));
-    registry_credentials c;
-    if (user == "<token>") {
-        c.identity_token = secret;
-    } else {
-        c.username = user;
-        c.password = secret;
-    }
-    if (doc["ServerURL"].get_string().get(url) == simdjson::SUCCESS) c.server_address = url;
-    remember_secrets(c);
-    return c;
-}
+RTB_DECL registry_credentials parse_helper_answer(std::string_view answer, std::string_view helper);
 
 /// Runs `docker-credential-<helper> get` (found in PATH; an argument vector,
 /// no shell) with the server URL on stdin, within `timeout` (then killed;
@@ -182,42 +73,9 @@ inline registry_credentials parse_helper_answer(std::string_view answer, std::st
 /// for it ("credentials not found"). Throws not_found when the helper is not
 /// installed, timeout, cancelled, unauthorized for any other failure (with
 /// the helper's own short message), parse_error for a malformed answer.
-inline std::optional<registry_credentials> run_helper(std::string_view helper, std::string_view server_url,
-                                                      std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                                                      std::stop_token stop = {}) {
-    const std::string program = fmt::format("docker-credential-{}", helper);
-    detail::run_options o;
-    o.input = std::string(server_url) + "\n";
-    o.timeout = timeout;
-    o.max_output = 1 << 20;
-    detail::program_result r;
-    try {
-        r = detail::run_program({program, "get"}, o, stop);
-    } catch (const error& e) {
-        if (e.value() == errc::not_found)
-            throw error(errc::not_found, fmt::format("the docker config names credential helper {} for {}, but {} is "
-                                                     "not installed (not found in PATH)",
-                                                     helper, server_url, program));
-        throw error(e.value(), fmt::format("asking {} for the credentials of {}: {}", program, server_url, e.what()));
-    }
-    if (r.exit_code == 0) {
-        auto c = parse_helper_answer(r.out, helper);
-        if (c.empty()) return std::nullopt;
-        if (c.server_address.empty()) c.server_address = std::string(server_url);
-        return c;
-    }
-    // A failing helper prints its error message on stdout (the protocol), the
-    // way docker-credential-helpers' "credentials not found in native keychain".
-    auto message = std::string_view(r.out.empty() ? r.err : r.out);
-    while (!message.empty() && (message.back() == '\n' || message.back() == '\r' || message.back() == ' '))
-        message.remove_suffix(1);
-    if (message.find("credentials not found") != std::string_view::npos) return std::nullopt;
-    std::string shown;
-    for (unsigned char ch : message.substr(0, 200)) shown += (ch < 0x20 || ch == 0x7f) ? ' ' : static_cast<char>(ch);
-    throw error(errc::unauthorized,
-                fmt::format("credential helper {} failed for {} (exit status {}){}{}", program, server_url,
-                            r.exit_code, shown.empty() ? "" : ": ", shown));
-}
+RTB_DECL std::optional<registry_credentials> run_helper(std::string_view helper, std::string_view server_url,
+                                                        std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                                        std::stop_token stop = {});
 
 /// Where credentials came from, as errors may name it (never the secret).
 struct credential_lookup {
@@ -227,108 +85,35 @@ struct credential_lookup {
 
 /// The docker CLI's config file: $DOCKER_CONFIG/config.json, else
 /// ~/.docker/config.json; empty when neither variable is set.
-inline std::filesystem::path config_path(const std::function<const char*(const char*)>& getenv =
-                                             [](const char* n) { return std::getenv(n); }) {
-    if (const char* d = getenv("DOCKER_CONFIG"); d && *d) return std::filesystem::path(d) / "config.json";
-    if (const char* h = getenv("HOME"); h && *h) return std::filesystem::path(h) / ".docker" / "config.json";
-    return {};
-}
+RTB_DECL std::filesystem::path config_path(const std::function<const char*(const char*)>& getenv =
+                                               [](const char* n) { return std::getenv(n); });
 
 /// credentials_for() over a file; a missing file means no credentials.
-inline std::optional<registry_credentials> load_credentials(std::string_view registry,
-                                                            const std::filesystem::path& file) {
-    if (file.empty()) return std::nullopt;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        std::error_code ec;
-        if (!std::filesystem::exists(file, ec)) return std::nullopt;
-        throw error(errc::io_error, fmt::format("cannot read {}", file.string()));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return credentials_for(registry, text.str(), file.string());
-}
+RTB_DECL std::optional<registry_credentials> load_credentials(std::string_view registry,
+                                                              const std::filesystem::path& file);
 
 /// The credentials the docker CLI would use for `registry` with config file
 /// `file`: a credential helper when the file names one for it, else its
 /// `auths`. A missing file means none.
-inline credential_lookup resolve_credentials(std::string_view registry, const std::filesystem::path& file,
-                                             std::chrono::milliseconds helper_timeout = std::chrono::seconds(30),
-                                             std::stop_token stop = {}) {
-    credential_lookup out;
-    out.source = file.string();
-    if (file.empty()) return out;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        std::error_code ec;
-        if (!std::filesystem::exists(file, ec)) return out;
-        throw error(errc::io_error, fmt::format("cannot read {}", file.string()));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    const auto json = text.str();
-    if (const auto helper = helper_for(registry, json, file.string())) {
-        out.source = fmt::format("credential helper docker-credential-{} (named in {})", *helper, file.string());
-        out.credentials = run_helper(*helper, helper_server_url(registry), helper_timeout, stop);
-        return out;
-    }
-    out.credentials = credentials_for(registry, json, file.string());
-    return out;
-}
+RTB_DECL credential_lookup resolve_credentials(std::string_view registry, const std::filesystem::path& file,
+                                               std::chrono::milliseconds helper_timeout = std::chrono::seconds(30),
+                                               std::stop_token stop = {});
 
 /// The X-Registry-Auth value: base64url of the JSON AuthConfig the engine
 /// expects. No credentials: "{}" encoded (Docker requires the header on push).
-inline std::string encode_registry_auth(const std::optional<registry_credentials>& c) {
-    std::string json = "{";
-    if (c && !c->empty()) {
-        auto field = [&](std::string_view k, std::string_view v) {
-            if (v.empty()) return;
-            if (json.size() > 1) json += ',';
-            json += detail::json_quote(k) + ':' + detail::json_quote(v);
-        };
-        if (!c->identity_token.empty()) {
-            field("identitytoken", c->identity_token);
-        } else {
-            field("username", c->username);
-            field("password", c->password);
-        }
-        field("serveraddress", c->server_address);
-    }
-    json += '}';
-    return detail::base64_encode(json, /*url_safe=*/true);
-}
+RTB_DECL std::string encode_registry_auth(const std::optional<registry_credentials>& c);
 
 /// The X-Registry-Config value of a build: base64url of a JSON object
 /// mapping each registry's server address (helper_server_url()) to its
 /// AuthConfig, so the engine can pull a FROM image from a registry that
 /// needs credentials (an image another host pushed). Registries without
 /// credentials are left out; std::nullopt when none has any.
-inline std::optional<std::string> encode_registry_config(
-    const std::vector<std::pair<std::string, registry_credentials>>& by_registry) {
-    std::string json = "{";
-    for (const auto& [registry, c] : by_registry) {
-        if (c.empty()) continue;
-        std::string entry = "{";
-        auto field = [&](std::string_view k, std::string_view v) {
-            if (v.empty()) return;
-            if (entry.size() > 1) entry += ',';
-            entry += detail::json_quote(k) + ':' + detail::json_quote(v);
-        };
-        if (!c.identity_token.empty()) {
-            field("identitytoken", c.identity_token);
-        } else {
-            field("username", c.username);
-            field("password", c.password);
-        }
-        field("serveraddress", helper_server_url(registry));
-        entry += '}';
-        if (json.size() > 1) json += ',';
-        json += detail::json_quote(helper_server_url(registry)) + ':' + entry;
-    }
-    if (json.size() == 1) return std::nullopt;
-    json += '}';
-    return detail::base64_encode(json, /*url_safe=*/true);
-}
+RTB_DECL std::optional<std::string> encode_registry_config(
+      const std::vector<std::pair<std::string, registry_credentials>>& by_registry);
 
 }  // namespace docker_auth
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/transport/impl/docker_auth.ipp"
+#endif

@@ -30,6 +30,7 @@
 #include "rtb/hash/hasher.hpp"
 #include "rtb/image_ref.hpp"
 #include "rtb/policy/exponential_backoff.hpp"
+#include "rtb/policy/known_secrets.hpp"
 #include "rtb/policy/retry.hpp"
 #include "rtb/transport/detail/auth_challenge.hpp"
 #include "rtb/transport/detail/codec.hpp"
