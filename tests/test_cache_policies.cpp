@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "rtb/policy/buildx_local_cache.hpp"
+#include "rtb/policy/detail/local_cache_files.hpp"
 #include "rtb/policy/registry_cache.hpp"
 #include "support/checks.hpp"
 #include "support/temp_tree.hpp"

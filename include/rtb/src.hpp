@@ -24,6 +24,7 @@
 #include "rtb/context/impl/jinja.ipp"
 #include "rtb/context/impl/request_context.ipp"
 #include "rtb/hooks/impl/command_hooks.ipp"
+#include "rtb/policy/impl/buildx_local_cache.ipp"
 #include "rtb/policy/impl/redactor.ipp"
 #include "rtb/sandbox/impl/container_api.ipp"
 #include "rtb/sandbox/impl/container_list.ipp"
