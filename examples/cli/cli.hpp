@@ -27,24 +27,27 @@ enum exit_status : int {
 /// A subcommand's action; returns the exit status.
 using action = std::function<int()>;
 
-/// Each subcommand registers itself on the app and stores its action in `run`
-/// when it is the one selected.
-void add_hash(CLI::App& app, action& run);
-void add_tags(CLI::App& app, action& run);
-void add_context(CLI::App& app, action& run);
-void add_exists(CLI::App& app, action& run);
-void add_run(CLI::App& app, action& run);
-void add_build(CLI::App& app, action& run);
-void add_prune(CLI::App& app, action& run);
-void add_config(CLI::App& app, action& run);
-void add_doctor(CLI::App& app, action& run);
+/// Each subcommand registers its options on `command` (the subcommand main()
+/// made, with its name and description) and stores its action in `run` when
+/// it is the one selected. Making the subcommands in one place keeps CLI11's
+/// App construction (its help formatter and config reader) out of the other
+/// files, which then compile only the options they add.
+void add_hash(CLI::App& command, action& run);
+void add_tags(CLI::App& command, action& run);
+void add_context(CLI::App& command, action& run);
+void add_exists(CLI::App& command, action& run);
+void add_run(CLI::App& command, action& run);
+void add_build(CLI::App& command, action& run);
+void add_prune(CLI::App& command, action& run);
+void add_config(CLI::App& command, action& run);
+void add_doctor(CLI::App& command, action& run);
 
 /// A repeatable option taking exactly one value per occurrence, verbatim: CLI11
 /// would otherwise read "[a,b]" as a list and strip the brackets, which breaks
 /// patterns such as "[abc]*".
 inline CLI::Option* one_value_each(CLI::Option* o) { return o->allow_extra_args(false); }
-void add_events(CLI::App& app, action& run);
-void add_serve(CLI::App& app, action& run);
+void add_events(CLI::App& command, action& run);
+void add_serve(CLI::App& command, action& run);
 
 /// `text` as rtb may print it: secrets rtb handled (known_secrets) and
 /// credential shapes masked. Errors and build output can carry what a

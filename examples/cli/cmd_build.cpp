@@ -405,9 +405,9 @@ int use_runtime_image(const build_options& o) {
 
 }  // namespace
 
-void add_build(CLI::App& app, action& run) {
+void add_build(CLI::App& command, action& run) {
     auto o = std::make_shared<build_options>();
-    auto* cmd = app.add_subcommand("build", "Build or reuse a runtime image; prints its name as the last line");
+    auto* cmd = &command;
     o->runtime.add_to(cmd, false, false);
     cmd->add_option("--transport", o->transport,
                     "docker (the Engine API at DOCKER_HOST), podman (its service), or cli (the docker/podman client "

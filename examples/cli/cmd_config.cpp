@@ -29,8 +29,8 @@ void add_key_flags(CLI::App* cmd, std::map<std::string, std::vector<std::string>
 
 }  // namespace
 
-void add_config(CLI::App& app, action& run) {
-    auto* cmd = app.add_subcommand("config", "Show or check the configuration (file < RTB_* variables < flags)");
+void add_config(CLI::App& command, action& run) {
+    auto* cmd = &command;
     cmd->require_subcommand(1);
 
     struct show_options {

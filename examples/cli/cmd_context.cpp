@@ -153,8 +153,8 @@ std::string read_file(const std::string& path, std::string_view what) {
 
 }  // namespace
 
-void add_context(CLI::App& app, action& run) {
-    auto* context = app.add_subcommand("context", "What a build sends: list, pack, assemble build contexts");
+void add_context(CLI::App& command, action& run) {
+    auto* context = &command;
     context->require_subcommand(1);
 
     // rtb context ls

@@ -12,6 +12,7 @@
 #include "cli.hpp"
 #include "configuration.hpp"
 #include "doctor_flags.hpp"
+#include "rtb/config/toml_file.hpp"
 #include "rtb/doctor/doctor.hpp"
 #include "signals.hpp"
 
@@ -62,10 +63,9 @@ doctor::doctor_options from_configuration(const std::string& file, const CLI::Ap
 
 }  // namespace
 
-void add_doctor(CLI::App& app, action& run) {
+void add_doctor(CLI::App& command, action& run) {
     auto f = std::make_shared<doctor_flags>();
-    auto* cmd = app.add_subcommand(
-        "doctor", "Check whether this machine can build: engine, registries, disk, cache; exit status 1 if not");
+    auto* cmd = &command;
     cmd->add_option("--transport", f->transport,
                     "docker (default), podman, cli (the docker/podman client) or remote (a Runtime API service)")
         ->check(CLI::IsMember({"docker", "podman", "cli", "remote"}));

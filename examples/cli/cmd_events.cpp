@@ -100,7 +100,7 @@ int decode(Sink& sink, stream_format format, input& in, std::string_view head) {
 
 }  // namespace
 
-void add_events(CLI::App& app, action& run) {
+void add_events(CLI::App& command, action& run) {
     struct options {
         std::string file;
         std::string format = "auto";
@@ -108,8 +108,7 @@ void add_events(CLI::App& app, action& run) {
         bool live = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand(
-        "events", "Decode an engine stream (Docker/Podman JSON) or a BuildKit plain log into events, one per line");
+    auto* cmd = &command;
     cmd->add_option("file", o->file, "The recorded stream or log; - for stdin")->required();
     cmd->add_flag("--json", o->json, "One JSON object per event");
     cmd->add_option("--format", o->format, "auto (by the first bytes), engine (JSON lines) or plain (BuildKit)")

@@ -17,7 +17,7 @@
 
 namespace rtb::cli {
 
-void add_exists(CLI::App& app, action& run) {
+void add_exists(CLI::App& command, action& run) {
     struct options {
         std::string image;
         std::string host;
@@ -29,8 +29,7 @@ void add_exists(CLI::App& app, action& run) {
         bool verbose = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand(
-        "exists", "Whether an image exists: exit status 0 if it does, 1 if not, 2 on an error");
+    auto* cmd = &command;
     cmd->add_option("IMAGE", o->image, "The image reference, e.g. ghcr.io/org/runtime:tag")->required();
     cmd->add_option("--host,-H", o->host, "The engine, as DOCKER_HOST: unix:///path or tcp://host:port")
         ->envname("DOCKER_HOST");

@@ -11,7 +11,7 @@
 
 namespace rtb::cli {
 
-void add_hash(CLI::App& app, action& run) {
+void add_hash(CLI::App& command, action& run) {
     struct options {
         std::string dir;
         bool dirhash = false;
@@ -21,7 +21,7 @@ void add_hash(CLI::App& app, action& run) {
         bool no_stat_cache = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand("hash", "Print the digest of a directory tree (lowercase hex)");
+    auto* cmd = &command;
     cmd->add_option("DIR", o->dir, "The directory to hash")->required();
     cmd->add_flag("--dirhash", o->dirhash,
                   "The Dirhash Standard 0.1 (name+data, symlinks followed), identical to dirhash-python");

@@ -15,13 +15,13 @@
 
 namespace rtb::cli {
 
-void add_prune(CLI::App& app, action& run) {
+void add_prune(CLI::App& command, action& run) {
     struct options {
         std::string older_than, keep, host, transport = "docker";
         bool dry_run = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand("prune", "Remove rtb-built images by age or beyond the newest K per lock tag");
+    auto* cmd = &command;
     cmd->add_option("--older-than", o->older_than, "Remove images created longer ago than this (e.g. 7d, 12h)");
     cmd->add_option("--keep", o->keep, "Keep the newest K images per lock tag (the lock-tagged base always stays)");
     cmd->add_flag("--dry-run", o->dry_run, "List what would be removed; remove nothing");

@@ -46,7 +46,7 @@ event_sink pull_progress(const std::string& image) {
 }  // namespace
 
 
-void add_run(CLI::App& app, action& run) {
+void add_run(CLI::App& command, action& run) {
     struct options {
         std::string image;
         std::vector<std::string> command;
@@ -61,7 +61,7 @@ void add_run(CLI::App& app, action& run) {
         bool allow_engine_socket = false, allow_root = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand("run", "Start a runtime image as a sandbox container (docker run's spelling)");
+    auto* cmd = &command;
     cmd->add_option("IMAGE", o->image, "The image to run")->required();
     cmd->add_option("COMMAND", o->command, "The command and its arguments (after --); default: the image's");
     one_value_each(cmd->add_option("-e,--env", o->env, "NAME=VALUE in the sandbox's environment (repeatable)"));

@@ -56,10 +56,9 @@ struct serve_options {
 
 }  // namespace
 
-void add_serve(CLI::App& app, action& run) {
+void add_serve(CLI::App& command, action& run) {
     auto o = std::make_shared<serve_options>();
-    auto* cmd = app.add_subcommand(
-        "serve", "Run the Runtime API build service (POST /build, GET /build_status, ..., GET /metrics)");
+    auto* cmd = &command;
     auto* listen = cmd->add_option(
         "--listen", o->listen,
         "HOST:PORT to listen on (default 127.0.0.1:8000; port 0: any free port), or fd:N: a listening socket "

@@ -7,13 +7,13 @@
 
 namespace rtb::cli {
 
-void add_tags(CLI::App& app, action& run) {
+void add_tags(CLI::App& command, action& run) {
     struct options {
         runtime_options runtime;
         bool json = false;
     };
     auto o = std::make_shared<options>();
-    auto* cmd = app.add_subcommand("tags", "Print a runtime image's tags: source, lock, versioned (one per line)");
+    auto* cmd = &command;
     o->runtime.add_to(cmd, true);
     cmd->add_flag("--json", o->json, "Print a JSON object with full image names");
     cmd->callback([o, &run] {

@@ -16,18 +16,29 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough(false);
 
+    // The subcommands, named and described here in the order help lists them; each
+    // add_* function registers its options and action on its own.
+    const auto subcommand = [&app](const char* name, const char* description) -> CLI::App& {
+        return *app.add_subcommand(name, description);
+    };
     action run;
-    add_build(app, run);
-    add_hash(app, run);
-    add_tags(app, run);
-    add_context(app, run);
-    add_exists(app, run);
-    add_run(app, run);
-    add_prune(app, run);
-    add_events(app, run);
-    add_serve(app, run);
-    add_config(app, run);
-    add_doctor(app, run);
+    add_build(subcommand("build", "Build or reuse a runtime image; prints its name as the last line"), run);
+    add_hash(subcommand("hash", "Print the digest of a directory tree (lowercase hex)"), run);
+    add_tags(subcommand("tags", "Print a runtime image's tags: source, lock, versioned (one per line)"), run);
+    add_context(subcommand("context", "What a build sends: list, pack, assemble build contexts"), run);
+    add_exists(subcommand("exists", "Whether an image exists: exit status 0 if it does, 1 if not, 2 on an error"), run);
+    add_run(subcommand("run", "Start a runtime image as a sandbox container (docker run's spelling)"), run);
+    add_prune(subcommand("prune", "Remove rtb-built images by age or beyond the newest K per lock tag"), run);
+    add_events(subcommand("events", "Decode an engine stream (Docker/Podman JSON) or a BuildKit plain log into "
+                                    "events, one per line"),
+               run);
+    add_serve(subcommand("serve", "Run the Runtime API build service (POST /build, GET /build_status, ..., "
+                                  "GET /metrics)"),
+              run);
+    add_config(subcommand("config", "Show or check the configuration (file < RTB_* variables < flags)"), run);
+    add_doctor(subcommand("doctor", "Check whether this machine can build: engine, registries, disk, cache; exit "
+                                    "status 1 if not"),
+               run);
 
     try {
         app.parse(argc, argv);
