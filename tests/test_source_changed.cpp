@@ -93,7 +93,7 @@ struct hooked_tags {
         if (after_hash) after_hash();
         return t;
     }
-    dirhash_filter source_filter(const runtime_spec& s) const { return inner.source_filter(s); }
+    any_path_filter source_filter(const runtime_spec& s) const { return inner.source_filter(s); }
 };
 static_assert(RecordsHashedFiles<hooked_tags> && SourceFiltering<hooked_tags>);
 

@@ -16,6 +16,7 @@
 #include "cli.hpp"
 #include "rtb/context/base64_stream.hpp"
 #include "rtb/context/directory_context.hpp"
+#include "rtb/context/dockerfile_template.hpp"
 #include "rtb/context/gzip_stream.hpp"
 #include "rtb/context/runtime_context.hpp"
 #include "rtb/context/tar_stream.hpp"

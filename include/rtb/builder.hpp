@@ -55,7 +55,6 @@
 #include "rtb/deadline.hpp"
 #include "rtb/detail/file_lock.hpp"
 #include "rtb/error.hpp"
-#include "rtb/hash/dirhash.hpp"  // the default TagStrategy's source filter
 #include "rtb/hash/hashed_files.hpp"
 #include "rtb/hooks/build_hooks.hpp"
 #include "rtb/image_labels.hpp"

@@ -12,6 +12,8 @@
 #     definition, in librtb, and no unit compiles it again;
 #   - a unit using docker_builder reads none of the heavy headers librtb
 #     compiled (the build flow, libcurl, simdjson, OpenSSL, the hashing);
+#   - a unit including rtb/builder.hpp reads the build context's
+#     declaration, not its assembly (template engine, .dockerignore, tree walk);
 #   - a unit that picks its policies at run time (tests/separate/
 #     run_time_choice.cpp) links, runs, and compiles none of the stock
 #     policies' type-erasing wrappers (librtb does), nor reads the context
@@ -127,6 +129,19 @@ c++ -std=c++20 -DRTB_SEPARATE_COMPILATION -I"$src/include" -H -fsyntax-only \
 check "the unit reads rtb/basic_builder.hpp" grep -q 'rtb/basic_builder.hpp$' "$tmp/includes"
 for heavy in rtb/builder.hpp rtb/context/runtime_context.hpp rtb/context/dockerignore.hpp rtb/hash/tree_walk.hpp \
              rtb/hash/dirhash.hpp curl/curl.h simdjson.h openssl/ssl.h; do
+  check "the unit does not read $heavy" bash -c "! grep -q '[/ ]$heavy\$' '$tmp/includes'"
+done
+
+echo "== what a unit composing its own builder parses"
+# rtb/builder.hpp, compiled separately: the flow and the build context's
+# declaration; librtb assembles the context (template engine, .dockerignore,
+# the tree walk and the Dirhash matcher are not parsed here).
+printf '#include <rtb/builder.hpp>\n' >"$tmp/builder_tu.cpp"
+c++ -std=c++20 -DRTB_SEPARATE_COMPILATION -I"$src/include" -H -fsyntax-only "$tmp/builder_tu.cpp" \
+  2>"$tmp/includes" >/dev/null
+check "the unit reads rtb/context/runtime_context.hpp" grep -q 'rtb/context/runtime_context.hpp$' "$tmp/includes"
+for heavy in rtb/context/dockerfile_template.hpp rtb/context/jinja.hpp rtb/context/dockerignore.hpp \
+             rtb/context/detail/sent_files_check.hpp rtb/hash/tree_walk.hpp rtb/hash/dirhash.hpp; do
   check "the unit does not read $heavy" bash -c "! grep -q '[/ ]$heavy\$' '$tmp/includes'"
 done
 

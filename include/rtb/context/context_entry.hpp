@@ -18,8 +18,8 @@
 
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/entry_kind.hpp"
 #include "rtb/hash/hashed_files.hpp"
-#include "rtb/hash/tree_walk.hpp"
 
 namespace rtb {
 

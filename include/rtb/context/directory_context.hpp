@@ -10,7 +10,8 @@
 
 #include "rtb/context/build_context.hpp"
 #include "rtb/context/dockerignore.hpp"
-#include "rtb/hash/tree_walk.hpp"
+#include "rtb/detail/config.hpp"
+#include "rtb/hash/walk_options.hpp"
 
 namespace rtb {
 
@@ -22,17 +23,14 @@ struct directory_context_options {
 /// The build context of directory `dir`. Throws invalid_argument when `dir`
 /// is missing or not a directory, or for a malformed .dockerignore (naming
 /// the file and line); io_error naming a directory that cannot be read.
-inline build_context directory_context(const std::filesystem::path& dir, const directory_context_options& options = {}) {
-    return build_context::from_directory(dir, dockerignore::for_context(dir, options.ignore), options.walk);
-}
+RTB_DECL build_context directory_context(const std::filesystem::path& dir, const directory_context_options& options = {});
 
 /// The paths of the context's regular files and symlinks, relative with
 /// '/', bytewise sorted.
-inline std::vector<std::string> context_files(const build_context& context) {
-    std::vector<std::string> out;
-    for (const auto& e : context.entries())
-        if (e.kind != entry_kind::directory) out.push_back(e.path);
-    return out;
-}
+RTB_DECL std::vector<std::string> context_files(const build_context& context);
 
 }  // namespace rtb
+
+#ifndef RTB_SEPARATE_COMPILATION
+#include "rtb/context/impl/directory_context.ipp"
+#endif

@@ -26,6 +26,7 @@
 #include "rtb/detail/work_queue.hpp"
 #include "rtb/detail/posix.hpp"
 #include "rtb/error.hpp"
+#include "rtb/hash/entry_kind.hpp"
 #include "rtb/hash/file_fingerprint.hpp"
 #include "rtb/hash/gitwildmatch.hpp"
 #include "rtb/hash/path_filter.hpp"
@@ -55,9 +56,6 @@ private:
 };
 
 static_assert(PathFilter<include_everything> && PathFilter<ignore_patterns>);
-
-/// What an entry of a tree is.
-enum class entry_kind : char { directory = 'd', file = 'f', symlink = 'l' };
 
 /// One entry found by walk_tree.
 struct tree_entry {

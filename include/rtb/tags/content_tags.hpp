@@ -6,15 +6,11 @@
 
 #include "rtb/detail/config.hpp"
 #include "rtb/hash/hashed_files.hpp"
+#include "rtb/hash/path_filter.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/tag_set.hpp"
 
 namespace rtb {
-
-// What source_filter() returns; a caller of it includes rtb/context/dockerignore.hpp
-// (this header only declares it, so that holding the strategy costs no
-// matcher).
-class dockerignore;
 
 /// Tags from content digests:
 ///  - versioned: `rtb_v{V}_{base image spelled}` (as OpenHands spells it);
@@ -44,8 +40,10 @@ public:
     /// With `record`, each lock file's fingerprint (its content digest is XXH3-128 already).
     digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const;
 
-    /// Which source files the source tag covers: the source's .dockerignore.
-    dockerignore source_filter(const runtime_spec& spec) const;
+    /// Which source files the source tag covers: the source's .dockerignore,
+    /// type-erased (holding the strategy or building with it compiles no
+    /// matcher).
+    any_path_filter source_filter(const runtime_spec& spec) const;
 
     /// With `record`, the fingerprints of the source files sent as regular
     /// files, which of them are executable, and the symbolic links.

@@ -7,15 +7,11 @@
 
 #include "rtb/detail/config.hpp"
 #include "rtb/hash/hashed_files.hpp"
+#include "rtb/hash/path_filter.hpp"
 #include "rtb/runtime_spec.hpp"
 #include "rtb/tags/tag_set.hpp"
 
 namespace rtb {
-
-// What source_filter() returns; a caller of it includes rtb/hash/dirhash.hpp
-// (this header only declares it, so that holding the strategy costs no
-// matcher).
-class dirhash_filter;
 
 /// OpenHands' three tags:
 ///  - versioned: `oh_v{V}_{base image spelled}` (tags::spell_base_image);
@@ -50,10 +46,11 @@ public:
     /// each lock file's fingerprint is taken from the same read.
     digest lock_hash(const runtime_spec& spec, hashed_files* record = nullptr) const;
 
-    /// Which source files the source tag covers, as a PathFilter: a build
-    /// sends exactly these, so no file can change the image without changing
-    /// the tag.
-    dirhash_filter source_filter(const runtime_spec&) const;
+    /// Which source files the source tag covers (OpenHands' Dirhash ignore
+    /// patterns), as a PathFilter: a build sends exactly these, so no file
+    /// can change the image without changing the tag. Type-erased, so that
+    /// holding the strategy or building with it compiles no matcher.
+    any_path_filter source_filter(const runtime_spec&) const;
 
     /// The Dirhash (md5) of the source tree with OpenHands' ignore patterns.
     /// With `record`, the source files' fingerprints, from the same reads.

@@ -36,7 +36,7 @@ RTB_DECL digest content_tags::lock_hash(const runtime_spec& spec, hashed_files* 
     return h.finish();
 }
 
-RTB_DECL dockerignore content_tags::source_filter(const runtime_spec& spec) const {
+RTB_DECL any_path_filter content_tags::source_filter(const runtime_spec& spec) const {
     return dockerignore::for_context(spec.source_dir);
 }
 
@@ -55,7 +55,7 @@ RTB_DECL digest content_tags::source_hash(const runtime_spec& spec, hashed_files
         cache.emplace(stat_cache::default_file(scope), scope);
         o.cache = &*cache;
     }
-    const digest d = tree_digest(spec.source_dir, source_filter(spec), o);
+    const digest d = tree_digest(spec.source_dir, dockerignore::for_context(spec.source_dir), o);  // source_filter()'s matcher, not type-erased
     if (cache) {
         try {
             cache->save();

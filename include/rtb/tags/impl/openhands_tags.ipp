@@ -49,7 +49,7 @@ RTB_DECL digest openhands_tags::lock_hash(const runtime_spec& spec, hashed_files
     return h.finish();
 }
 
-RTB_DECL dirhash_filter openhands_tags::source_filter(const runtime_spec&) const {
+RTB_DECL any_path_filter openhands_tags::source_filter(const runtime_spec&) const {
     return dirhash_filter(dirhash_options::openhands());
 }
 
