@@ -30,8 +30,7 @@ using action = std::function<int()>;
 /// Each subcommand registers its options on `command` (the subcommand main()
 /// made, with its name and description) and stores its action in `run` when
 /// it is the one selected. Making the subcommands in one place keeps CLI11's
-/// App construction (its help formatter and config reader) out of the other
-/// files, which then compile only the options they add.
+/// App constructor out of the other files.
 void add_hash(CLI::App& command, action& run);
 void add_tags(CLI::App& command, action& run);
 void add_context(CLI::App& command, action& run);
