@@ -109,7 +109,7 @@ RTB_DECL std::string encode_registry_auth(const std::optional<registry_credentia
 /// needs credentials (an image another host pushed). Registries without
 /// credentials are left out; std::nullopt when none has any.
 RTB_DECL std::optional<std::string> encode_registry_config(
-      const std::vector<std::pair<std::string, registry_credentials>>& by_registry);
+    const std::vector<std::pair<std::string, registry_credentials>>& by_registry);
 
 }  // namespace docker_auth
 }  // namespace rtb

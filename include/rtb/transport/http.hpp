@@ -173,7 +173,7 @@ struct response {
 /// the past is 0). std::nullopt for anything else. Capped at one day, so a
 /// hostile value cannot park a client forever.
 RTB_DECL std::optional<std::chrono::milliseconds> parse_retry_after(
-      std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+    std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// What a server said in an error body: Docker's and Podman's {"message":...},
 /// an OCI registry's {"errors":[{"message":...}]}, or else the text itself,

@@ -259,7 +259,7 @@ RTB_DECL std::string encode_registry_auth(const std::optional<registry_credentia
 }
 
 RTB_DECL std::optional<std::string> encode_registry_config(
-      const std::vector<std::pair<std::string, registry_credentials>>& by_registry) {
+    const std::vector<std::pair<std::string, registry_credentials>>& by_registry) {
     std::string json = "{";
     for (const auto& [registry, c] : by_registry) {
         if (c.empty()) continue;

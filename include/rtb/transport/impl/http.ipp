@@ -177,7 +177,7 @@ RTB_DECL endpoint endpoint_from_env(const env_lookup& getenv) {
 }
 
 RTB_DECL std::optional<std::chrono::milliseconds> parse_retry_after(
-      std::string_view value, std::chrono::system_clock::time_point now) {
+    std::string_view value, std::chrono::system_clock::time_point now) {
     constexpr std::chrono::milliseconds cap = std::chrono::hours(24);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
